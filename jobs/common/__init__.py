@@ -1,0 +1,1 @@
+"""Shared code for lakecast jobs: config, Spark session, lake access, logging."""

@@ -1,0 +1,225 @@
+"""Load and validate the lakecast configuration file.
+
+One YAML file holds everything static: the lake root, table names, Spark settings and the
+dataset section that maps source columns to roles. ``--config PATH`` or ``LAKECAST_CONFIG``
+picks the file; ``LAKECAST_LAKE`` overrides the lake root. Relative paths in the file are
+resolved against the file's own folder, so the same file works from any working directory.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from jobs.common.jars import PROJECT_DIR
+
+DEFAULT_CONFIG = PROJECT_DIR / "conf" / "lakecast.yaml"
+FREQUENCIES = ("daily", "weekly", "monthly", "quarterly")
+REQUIRED_ROLES = ("timestamp", "quantity")
+OPTIONAL_ROLES = ("order_id", "item_id", "description", "unit_price", "customer_id")
+LAYERS = ("bronze", "silver", "gold")
+DEFAULT_TABLES = {
+    "sales": "bronze.sales",
+    "quarantine": "bronze.quarantine",
+}
+
+
+class ConfigError(ValueError):
+    """The configuration is missing something or holds a value that cannot work."""
+
+
+def is_uri(path: str) -> bool:
+    """True for ``scheme://...`` locations (object stores, HDFS), False for local paths."""
+    return "://" in path
+
+
+@dataclass(frozen=True)
+class TableRef:
+    """A lake table: its metastore name (``layer.table``) and its storage path."""
+
+    name: str
+    path: str
+
+    @property
+    def database(self) -> str:
+        return self.name.split(".")[0]
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """How to read one source dataset and what its columns mean."""
+
+    name: str
+    source: str
+    format: str
+    csv: dict[str, str]
+    columns: dict[str, str]
+    attributes: dict[str, str]
+    regressors: dict[str, str]
+    timestamp_format: str
+    segment_keys: tuple[str, ...]
+    frequency: str
+    horizon: int
+    holidays_country: str | None
+    cancellation_prefix: str | None
+    non_product_pattern: str | None
+
+    def has_role(self, role: str) -> bool:
+        return role in self.columns
+
+    def source_for(self, run_date: str) -> str:
+        return self.source.replace("{run_date}", run_date)
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration; build it with :func:`load_config`."""
+
+    path: Path
+    lake_root: str
+    metastore_dir: str | None
+    spark_master: str
+    spark_conf: dict[str, str]
+    tables: dict[str, str]
+    dataset: DatasetConfig
+    hash_key_env: str
+    allow_demo_key: bool
+    raw: dict[str, Any] = field(repr=False, default_factory=dict)
+
+    def table(self, logical: str) -> TableRef:
+        """The table for a logical name such as ``"sales"``, at ``<lake_root>/<layer>/<table>``."""
+        try:
+            name = self.tables[logical]
+        except KeyError:
+            raise ConfigError(
+                f"no table named {logical!r} in config 'tables'; known: {sorted(self.tables)}"
+            ) from None
+        database, table = name.split(".")
+        return TableRef(name=name, path=f"{self.lake_root}/{database}/{table}")
+
+    def layer_path(self, database: str) -> str:
+        return f"{self.lake_root}/{database}"
+
+
+def _resolve(base: Path, value: str) -> str:
+    """A local path relative to the config file becomes absolute; URIs stay as they are."""
+    if is_uri(value):
+        return value.rstrip("/")
+    return str((base / os.path.expanduser(value)).resolve())
+
+
+def _require(section: dict[str, Any], key: str, where: str) -> Any:
+    if key not in section or section[key] in (None, ""):
+        raise ConfigError(f"config {where}.{key} is required")
+    return section[key]
+
+
+def _parse_dataset(d: dict[str, Any], base: Path) -> DatasetConfig:
+    columns = {k: str(v) for k, v in (_require(d, "columns", "dataset") or {}).items()}
+    for role in REQUIRED_ROLES:
+        if role not in columns:
+            raise ConfigError(
+                f"config dataset.columns must map the role {role!r} to a source column"
+            )
+    unknown = set(columns) - set(REQUIRED_ROLES) - set(OPTIONAL_ROLES)
+    if unknown:
+        raise ConfigError(
+            f"config dataset.columns has unknown roles {sorted(unknown)}; "
+            f"roles are {list(REQUIRED_ROLES + OPTIONAL_ROLES)} "
+            "(put other columns under dataset.attributes or dataset.regressors)"
+        )
+    attributes = {k: str(v) for k, v in (d.get("attributes") or {}).items()}
+    regressors = {k: str(v) for k, v in (d.get("regressors") or {}).items()}
+    keys = tuple(d.get("segment_keys") or [])
+    allowed_keys = ({"item_id"} if "item_id" in columns else set()) | set(attributes)
+    if not keys or not set(keys) <= allowed_keys:
+        raise ConfigError(
+            f"config dataset.segment_keys {list(keys)} must be a non-empty list drawn from "
+            f"{sorted(allowed_keys)} (item_id or an attribute)"
+        )
+    frequency = str(d.get("frequency", "daily"))
+    if frequency not in FREQUENCIES:
+        raise ConfigError(f"config dataset.frequency must be one of {FREQUENCIES}, got {frequency!r}")
+    horizon = int(d.get("horizon", 28))
+    if horizon < 1:
+        raise ConfigError(f"config dataset.horizon must be a positive integer, got {horizon}")
+    fmt = str(d.get("format", "csv")).lower()
+    if fmt not in ("csv", "parquet"):
+        raise ConfigError(f"config dataset.format must be csv or parquet, got {fmt!r}")
+    classify = d.get("classify") or {}
+    source = str(_require(d, "source", "dataset"))
+    return DatasetConfig(
+        name=str(d.get("name", "dataset")),
+        source=_resolve(base, source),
+        format=fmt,
+        csv={k: str(v) for k, v in (d.get("csv") or {}).items()},
+        columns=columns,
+        attributes=attributes,
+        regressors=regressors,
+        timestamp_format=str(_require(d, "timestamp_format", "dataset")),
+        segment_keys=keys,
+        frequency=frequency,
+        horizon=horizon,
+        holidays_country=d.get("holidays_country"),
+        cancellation_prefix=classify.get("cancellation_prefix"),
+        non_product_pattern=classify.get("non_product_pattern"),
+    )
+
+
+def _env_spark_conf() -> dict[str, str]:
+    """``LAKECAST_SPARK_CONF="k=v;k=v"`` as a dict."""
+    out = {}
+    for item in filter(None, os.environ.get("LAKECAST_SPARK_CONF", "").split(";")):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"LAKECAST_SPARK_CONF item {item!r} must look like key=value")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Read the config file (argument, else ``LAKECAST_CONFIG``, else the bundled default).
+
+    Raises:
+        ConfigError: when the file is missing or a setting is invalid; the message says which.
+    """
+    path = Path(path or os.environ.get("LAKECAST_CONFIG") or DEFAULT_CONFIG).resolve()
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist; pass --config PATH or set LAKECAST_CONFIG")
+    with path.open() as f:
+        raw = yaml.safe_load(f) or {}
+    base = path.parent
+    lake = raw.get("lake") or {}
+    lake_root = _resolve(base, os.environ.get("LAKECAST_LAKE") or _require(lake, "root", "lake"))
+    metastore = os.environ.get("LAKECAST_METASTORE") or lake.get("metastore_dir")
+    if metastore:
+        metastore = _resolve(base, metastore)
+    elif not is_uri(lake_root):
+        metastore = f"{lake_root}/_metastore"
+    spark = raw.get("spark") or {}
+    spark_conf = {k: str(v) for k, v in (spark.get("conf") or {}).items()}
+    spark_conf.update(_env_spark_conf())
+    tables = dict(DEFAULT_TABLES)
+    tables.update(raw.get("tables") or {})
+    for logical, name in tables.items():
+        if name.count(".") != 1 or name.split(".")[0] not in LAYERS:
+            raise ConfigError(
+                f"config tables.{logical} = {name!r} must be '<layer>.<table>' with layer in {LAYERS}"
+            )
+    privacy = raw.get("privacy") or {}
+    return Config(
+        path=path,
+        lake_root=lake_root,
+        metastore_dir=metastore,
+        spark_master=os.environ.get("LAKECAST_SPARK_MASTER") or str(spark.get("master", "local[2]")),
+        spark_conf=spark_conf,
+        tables=tables,
+        dataset=_parse_dataset(raw.get("dataset") or {}, base),
+        hash_key_env=str(privacy.get("hash_key_env", "LAKECAST_HASH_KEY")),
+        allow_demo_key=bool(privacy.get("allow_demo_key", False)),
+        raw=raw,
+    )

@@ -1,0 +1,94 @@
+"""The one SparkSession builder used by every job and every test.
+
+Local runs (``lakecast ...``, pytest) get: the configured master, the Delta jars from the set-up
+cache, Delta's SQL extension and catalog, an embedded Derby metastore kept in the lake folder,
+Python workers on this interpreter, UTC session time and quiet logs. Under ``spark-submit`` the
+command line owns the master, the jars and the driver's JVM options; everything else is the same.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from jobs.common import jars
+from jobs.common.config import Config, is_uri
+from jobs.common.logs import quiet_libraries
+
+log = logging.getLogger(__name__)
+
+LOG4J_CONF = Path(__file__).with_name("log4j2.properties")
+
+
+def under_spark_submit() -> bool:
+    """True when spark-submit (or the pyspark shell) launched this Python process."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+def session_conf(cfg: Config) -> dict[str, str]:
+    """All Spark settings lakecast uses, config and environment overrides applied last."""
+    python = sys.executable
+    conf = {
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        "spark.sql.warehouse.dir": f"{cfg.lake_root}/_warehouse",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.pyspark.python": python,
+        "spark.pyspark.driver.python": python,
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.databricks.delta.schema.autoMerge.enabled": "false",
+        # Delta tables are addressed by path and registered in the metastore; no stats noise.
+        "spark.sql.statistics.size.autoUpdate.enabled": "false",
+        "spark.executorEnv.PYTHONHASHSEED": "0",
+    }
+    if cfg.metastore_dir:
+        if is_uri(cfg.metastore_dir):
+            raise ValueError(
+                f"metastore_dir must be a local folder for embedded Derby, got {cfg.metastore_dir}; "
+                "set lake.metastore_dir (or LAKECAST_METASTORE) to a local path, or configure a "
+                "metastore database through spark.hadoop.javax.jdo.option.* in spark.conf"
+            )
+        db = Path(cfg.metastore_dir) / "metastore_db"
+        conf["spark.hadoop.javax.jdo.option.ConnectionURL"] = (
+            f"jdbc:derby:;databaseName={db};create=true"
+        )
+    if not under_spark_submit():
+        conf["spark.master"] = cfg.spark_master
+        delta_jars = jars.local_jars()
+        if not delta_jars:
+            raise RuntimeError(
+                f"Delta Lake jars not found in {jars.jars_dir()}; run `make setup` once "
+                "(it fetches them from Maven Central), or set LAKECAST_JARS_DIR"
+            )
+        conf["spark.jars"] = ",".join(str(p) for p in delta_jars)
+        java_opts = [f"-Dlog4j2.configurationFile=file:{LOG4J_CONF}"]
+        if cfg.metastore_dir:
+            Path(cfg.metastore_dir).mkdir(parents=True, exist_ok=True)
+            java_opts += [
+                f"-Dderby.system.home={cfg.metastore_dir}",
+                f"-Dderby.stream.error.file={cfg.metastore_dir}/derby.log",
+            ]
+        conf["spark.driver.extraJavaOptions"] = " ".join(java_opts)
+    conf.update(cfg.spark_conf)
+    return conf
+
+
+def get_spark(cfg: Config, app_name: str = "lakecast") -> SparkSession:
+    """Build (or return the running) SparkSession for ``cfg``."""
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    quiet_libraries()
+    builder = SparkSession.builder.appName(app_name).enableHiveSupport()
+    for key, value in session_conf(cfg).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    log.info(
+        "spark %s master=%s lake=%s", spark.version, spark.sparkContext.master, cfg.lake_root
+    )
+    return spark

@@ -1,0 +1,477 @@
+"""Ingest job: a raw drop (CSV or Parquet, one file or a folder) into ``bronze.sales``.
+
+Every source line ends in exactly one place: ``bronze.sales`` when it parses and validates,
+``bronze.quarantine`` with a reason code otherwise. Lines are keyed by source file name and line
+number and merged, so re-ingesting a file or retrying a crashed run adds nothing. The job checks
+that rows read = rows in bronze + rows quarantined for the files it read, and fails if not.
+
+    lakecast ingest --run-date 2011-12-09 [--source PATH]
+    spark-submit jobs/ingest.py --run-date 2011-12-09
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import logging
+import lzma
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from functools import reduce
+from pathlib import Path, PurePosixPath
+
+from delta.tables import DeltaTable
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import StringType, StructField, StructType
+
+from jobs.common.config import Config, ConfigError, DatasetConfig, TableRef, is_uri
+from jobs.common.lake import ensure_table, merge_new_rows
+from jobs.common.runs import LakecastError, job_parser, new_run_id, run_job
+from schemas.bronze import QUARANTINE, sales_contract
+
+log = logging.getLogger(__name__)
+
+DEMO_HASH_KEY = "lakecast-demo-key-not-secret"
+CORRUPT = "_corrupt_record"
+
+
+class ReconciliationError(LakecastError):
+    """Rows read do not equal rows kept plus rows quarantined."""
+
+
+@dataclass
+class IngestResult:
+    """What one ingest run read and wrote; printed and logged at the end."""
+
+    files: list[str]
+    rows_read: int
+    rows_kept: int
+    rows_quarantined: int
+    inserted_sales: int
+    inserted_quarantine: int
+    reasons: dict[str, int] = field(default_factory=dict)
+    line_types: dict[str, int] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def list_source_files(spark: SparkSession, source: str) -> list[str]:
+    """The data files of a drop: the file itself, or a folder's files (hidden ones skipped)."""
+    jvm = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(source)
+    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    if not fs.exists(path):
+        raise FileNotFoundError(
+            f"source {source} does not exist; pass --source PATH or fix dataset.source in the config"
+        )
+    if fs.getFileStatus(path).isFile():
+        return [path.toString()]
+    files = sorted(
+        s.getPath().toString()
+        for s in fs.listStatus(path)
+        if s.isFile() and not s.getPath().getName().startswith((".", "_"))
+    )
+    if not files:
+        raise FileNotFoundError(f"source folder {source} holds no data files")
+    return files
+
+
+def stage_xz(file: str, staging: Path) -> str:
+    """Hadoop has no xz codec: decompress an ``.xz`` file into the staging folder (local only)."""
+    if is_uri(file) and not file.startswith("file:"):
+        raise LakecastError(
+            f"{file}: .xz is only read from local folders; recompress drops on object stores "
+            "as .gz, .bz2 or .zst, which Spark reads directly"
+        )
+    src = file.removeprefix("file:")
+    out = staging / PurePosixPath(src).name.removesuffix(".xz")
+    with lzma.open(src, "rb") as fin, out.open("wb") as fout:
+        shutil.copyfileobj(fin, fout, length=1 << 20)
+    return str(out)
+
+
+def number_lines(df: DataFrame) -> DataFrame:
+    """Add ``source_line`` (1-based position in the file) to a single-file read.
+
+    A file is read as contiguous splits in file order, so the line number is the row's position
+    in its partition plus the row counts of all earlier partitions. Stays in the JVM.
+    """
+    pid = F.spark_partition_id()
+    df = df.withColumn("_pid", pid).withColumn(
+        "_pos", F.monotonically_increasing_id() - F.shiftleft(pid.cast("long"), 33)
+    )
+    counts = sorted(tuple(r) for r in df.groupBy("_pid").count().collect())
+    offsets, total = [], 0
+    for partition, count in counts:
+        offsets.append((partition, total))
+        total += count
+    offsets_df = df.sparkSession.createDataFrame(offsets, "_pid int, _offset long")
+    return (
+        df.join(F.broadcast(offsets_df), "_pid")
+        .withColumn("source_line", F.col("_offset") + F.col("_pos") + 1)
+        .drop("_pid", "_pos", "_offset")
+    )
+
+
+def read_header(spark: SparkSession, file: str, options: dict[str, str]) -> list[str]:
+    first = spark.read.text(file).first()
+    if first is None:
+        raise LakecastError(f"{file} is empty: a CSV drop needs at least its header line")
+    row = next(csv.reader([first.value], delimiter=options["sep"], quotechar=options["quote"]))
+    return [c.strip() for c in row]
+
+
+def csv_options(ds: DatasetConfig) -> dict[str, str]:
+    return {
+        "sep": ds.csv.get("delimiter", ","),
+        "quote": ds.csv.get("quote", '"'),
+        "escape": ds.csv.get("escape", '"'),
+    }
+
+
+def read_csv_file(spark: SparkSession, file: str, name: str, ds: DatasetConfig) -> DataFrame:
+    """One CSV file as rows of (source_file, source_line, value, src struct of strings)."""
+    options = csv_options(ds)
+    header = read_header(spark, file, options)
+    check_columns(header, ds, name)
+    schema = StructType([StructField(c, StringType()) for c in header] + [StructField(CORRUPT, StringType())])
+    parsed = F.from_csv(
+        F.col("value"),
+        _ddl(schema),
+        {**options, "mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT},
+    )
+    lines = number_lines(spark.read.text(file)).filter(F.col("source_line") > 1)
+    return lines.select(
+        F.lit(name).alias("source_file"),
+        "source_line",
+        F.col("value").alias("raw_value"),
+        parsed.alias("src"),
+    ).select(
+        "source_file",
+        "source_line",
+        "raw_value",
+        (F.col("raw_value") == "").alias("empty"),
+        F.col(f"src.{CORRUPT}").isNotNull().alias("malformed"),
+        "src",
+    )
+
+
+def _ddl(schema: StructType) -> str:
+    return ", ".join(f"`{f.name.replace('`', '``')}` STRING" for f in schema.fields)
+
+
+def read_parquet_file(spark: SparkSession, file: str, name: str, ds: DatasetConfig) -> DataFrame:
+    """One Parquet file, every column as a string, numbered by Parquet's row index."""
+    df = spark.read.parquet(file)
+    check_columns(df.columns, ds, name)
+    src = F.struct(*[F.col(f"`{c}`").cast("string").alias(c) for c in df.columns])
+    return df.select(
+        F.lit(name).alias("source_file"),
+        (F.col("_metadata.row_index") + 1).alias("source_line"),
+        F.to_json(src).alias("raw_value"),
+        F.lit(False).alias("empty"),
+        F.lit(False).alias("malformed"),
+        src.alias("src"),
+    )
+
+
+def check_columns(found: list[str], ds: DatasetConfig, name: str) -> None:
+    """Every configured source column must be in the file: a mismatch is a config error."""
+    wanted = {**ds.columns, **ds.attributes, **ds.regressors}
+    missing = {role: c for role, c in wanted.items() if c not in found}
+    if missing:
+        raise ConfigError(
+            f"{name} lacks the configured columns {missing} (role: column); it has {found}. "
+            "Fix dataset.columns / attributes / regressors in the config, or the drop."
+        )
+
+
+# --------------------------------------------------------------------------- validating
+
+
+def _raw(ds: DatasetConfig, column: str) -> Column:
+    """A source column as trimmed string; empty becomes null."""
+    value = F.trim(F.col("src").getField(column))
+    return F.when(value != "", value)
+
+
+def validate(raw: DataFrame, ds: DatasetConfig, hash_key: str | None) -> DataFrame:
+    """Type every line and give each bad one a reason code and a detail; keeps every row.
+
+    Returns the bronze columns (minus run metadata) plus ``reason``, ``detail`` and ``raw_line``.
+    """
+    cols = ds.columns
+    ts_raw = _raw(ds, cols["timestamp"])
+    qty_raw = _raw(ds, cols["quantity"])
+    event_ts = F.try_to_timestamp(ts_raw, F.lit(ds.timestamp_format))
+    quantity = qty_raw.try_cast("double")
+    role = {r: _raw(ds, c) for r, c in cols.items()}
+    price_raw = role.get("unit_price", F.lit(None).cast("string"))
+    price = price_raw.try_cast("double")
+    attrs = {a: _raw(ds, c) for a, c in ds.attributes.items()}
+    regs_raw = {r: _raw(ds, c) for r, c in ds.regressors.items()}
+    key_cols = {k: (role["item_id"] if k == "item_id" else attrs[k]) for k in ds.segment_keys}
+    if "item_id" in role:
+        key_cols.setdefault("item_id", role["item_id"])
+
+    def bad_number(raw_value: Column, value: Column) -> Column:
+        return raw_value.isNotNull() & (value.isNull() | F.isnan(value))
+
+    checks: list[tuple[Column, str, Column]] = [
+        (F.col("empty"), "empty_line", F.lit("empty line")),
+        (F.col("malformed"), "malformed_line", F.lit("the line does not split into the header's columns")),
+        (ts_raw.isNull(), "missing_timestamp", F.lit(f"{cols['timestamp']} is empty")),
+        (
+            event_ts.isNull(),
+            "bad_timestamp",
+            F.format_string(f"{cols['timestamp']}=%s does not match {ds.timestamp_format}", ts_raw),
+        ),
+        (qty_raw.isNull(), "missing_quantity", F.lit(f"{cols['quantity']} is empty")),
+        (
+            bad_number(qty_raw, quantity),
+            "bad_quantity",
+            F.format_string(f"{cols['quantity']}=%s is not a number", qty_raw),
+        ),
+    ]
+    if "unit_price" in role:
+        checks.append(
+            (
+                bad_number(price_raw, price),
+                "bad_price",
+                F.format_string(f"{cols['unit_price']}=%s is not a number", price_raw),
+            )
+        )
+    for key, value in key_cols.items():
+        checks.append((value.isNull(), "missing_key", F.lit(f"segment key {key} is empty")))
+    for name, value in regs_raw.items():
+        checks.append(
+            (bad_number(value, value.try_cast("double")), "bad_regressor",
+             F.format_string(f"regressor {name}=%s is not a number", value))
+        )
+    reason = reduce(lambda acc, c: acc.when(c[0], F.lit(c[1])), checks[1:], F.when(checks[0][0], F.lit(checks[0][1])))
+    detail = reduce(lambda acc, c: acc.when(c[0], c[2]), checks[1:], F.when(checks[0][0], checks[0][2]))
+
+    customer = role.get("customer_id")
+    customer_hash = (
+        F.sha2(F.concat(F.lit(hash_key or ""), F.lit("|"), customer), 256)
+        if customer is not None
+        else F.lit(None).cast("string")
+    )
+    typed = {
+        "order_id": role.get("order_id", F.lit(None).cast("string")),
+        "item_id": role.get("item_id", F.lit(None).cast("string")),
+        "description": role.get("description", F.lit(None).cast("string")),
+        "quantity": quantity,
+        "unit_price": price,
+        "event_ts": event_ts,
+        "event_date": F.to_date(event_ts),
+        "customer_hash": customer_hash,
+        **attrs,
+        **{r: v.try_cast("double") for r, v in regs_raw.items()},
+    }
+    out = raw.select(
+        "source_file",
+        "source_line",
+        *[c.alias(n) for n, c in typed.items()],
+        reason.alias("reason"),
+        detail.alias("detail"),
+        redacted_line(ds, customer_hash).alias("raw_line"),
+    )
+    return out.withColumn(
+        "line_key", F.sha2(F.concat_ws("|", "source_file", F.col("source_line").cast("string")), 256)
+    ).withColumn("line_type", classify(ds))
+
+
+def redacted_line(ds: DatasetConfig, customer_hash: Column) -> Column:
+    """The raw line for the quarantine, with personal data replaced by its keyed hash.
+
+    A malformed line cannot be split reliably, so when the dataset has personal data such a
+    line is withheld (null); its file and line number still point at the original.
+    """
+    pii = ds.columns.get("customer_id")
+    if pii is None:
+        return F.col("raw_value")
+    fields = [
+        (customer_hash if name == pii else F.col("src").getField(name)).alias(name)
+        for name in _source_fields(ds)
+    ]
+    options = csv_options(ds)
+    return F.when(F.col("malformed"), F.lit(None).cast("string")).otherwise(
+        F.to_csv(F.struct(*fields), options)
+    )
+
+
+def _source_fields(ds: DatasetConfig) -> list[str]:
+    seen: dict[str, None] = {}
+    for c in [*ds.columns.values(), *ds.attributes.values(), *ds.regressors.values()]:
+        seen.setdefault(c, None)
+    return list(seen)
+
+
+def classify(ds: DatasetConfig) -> Column:
+    """``line_type``: non_product, cancellation, return, zero_price or sale (first match wins)."""
+    rule = F.when(F.lit(False), F.lit(None))
+    if ds.non_product_pattern and "item_id" in ds.columns:
+        rule = rule.when(F.col("item_id").rlike(ds.non_product_pattern), "non_product")
+    if ds.cancellation_prefix and "order_id" in ds.columns:
+        rule = rule.when(F.col("order_id").startswith(ds.cancellation_prefix), "cancellation")
+    rule = rule.when(F.col("quantity") < 0, "return")
+    if "unit_price" in ds.columns:
+        rule = rule.when(F.col("unit_price") <= 0, "zero_price")
+    return rule.otherwise("sale")
+
+
+def resolve_hash_key(cfg: Config) -> str | None:
+    """The key for hashing customer ids: from the environment; the demo key only if allowed."""
+    if "customer_id" not in cfg.dataset.columns:
+        return None
+    key = os.environ.get(cfg.hash_key_env)
+    if key:
+        return key
+    if cfg.allow_demo_key:
+        log.warning(
+            "%s is not set: hashing customer ids with the public demo key. "
+            "Set it (and privacy.allow_demo_key: false) for real data.",
+            cfg.hash_key_env,
+        )
+        return DEMO_HASH_KEY
+    raise ConfigError(
+        f"the customer id is personal data and is hashed with a secret key, but "
+        f"{cfg.hash_key_env} is not set; export {cfg.hash_key_env}=<secret> (keep it out of git)"
+    )
+
+
+# --------------------------------------------------------------------------- the job
+
+
+def ingest(
+    spark: SparkSession,
+    cfg: Config,
+    run_date: dt.date,
+    run_id: str,
+    source: str | None = None,
+) -> IngestResult:
+    """Read a drop, validate it, merge it into bronze and the quarantine, and reconcile."""
+    ds = cfg.dataset
+    source = source or ds.source_for(run_date.isoformat())
+    if not is_uri(source):
+        source = str(Path(source).resolve())
+    hash_key = resolve_hash_key(cfg)
+    sales = ensure_table(spark, cfg, "sales", sales_contract(ds.attributes, ds.regressors))
+    quarantine = ensure_table(spark, cfg, "quarantine", QUARANTINE)
+    files = list_source_files(spark, source)
+    log.info("ingest %s: %d file(s) from %s", run_date, len(files), source)
+
+    staging = Path(tempfile.mkdtemp(prefix="lakecast-staging-"))
+    try:
+        frames = []
+        names = []
+        for file in files:
+            name = PurePosixPath(file).name
+            names.append(name)
+            path = stage_xz(file, staging) if file.endswith(".xz") else file
+            reader = read_parquet_file if ds.format == "parquet" else read_csv_file
+            frames.append(reader(spark, path, name, ds))
+        raw = reduce(DataFrame.unionByName, frames)
+        validated = (
+            validate(raw, ds, hash_key)
+            .withColumn("run_id", F.lit(run_id))
+            .withColumn("run_date", F.lit(run_date))
+            .persist()
+        )
+        result = write_and_reconcile(spark, validated, sales, quarantine, names)
+        validated.unpersist()
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    log.info(
+        "ingest %s: read %d, kept %d, quarantined %d (new in bronze %d, new in quarantine %d)",
+        run_date, result.rows_read, result.rows_kept, result.rows_quarantined,
+        result.inserted_sales, result.inserted_quarantine,
+    )
+    return result
+
+
+def write_and_reconcile(
+    spark: SparkSession, validated: DataFrame, sales: TableRef, quarantine: TableRef, names: list[str]
+) -> IngestResult:
+    """Merge kept and rejected rows; fail unless the tables account for every line read."""
+    kept = validated.filter(F.col("reason").isNull()).select(*spark.table(sales.name).columns)
+    rejected = validated.filter(F.col("reason").isNotNull()).select(*QUARANTINE.columns)
+    reasons = {r["reason"]: r["count"] for r in validated.groupBy("reason").count().collect()}
+    rows_read = sum(reasons.values())
+    rows_quarantined = sum(n for r, n in reasons.items() if r is not None)
+    line_types = {
+        r["line_type"]: r["count"]
+        for r in validated.filter(F.col("reason").isNull()).groupBy("line_type").count().collect()
+    }
+    inserted_sales = merge_new_rows(sales, spark, kept, "line_key")
+    inserted_quarantine = merge_new_rows(quarantine, spark, rejected, "line_key")
+    drop_now_valid(spark, quarantine.name, kept)
+
+    in_sales = spark.table(sales.name).filter(F.col("source_file").isin(names)).count()
+    in_quarantine = spark.table(quarantine.name).filter(F.col("source_file").isin(names)).count()
+    if in_sales + in_quarantine != rows_read:
+        raise ReconciliationError(
+            f"rows read {rows_read} != rows in {sales.name} {in_sales} + rows in "
+            f"{quarantine.name} {in_quarantine} for files {names}; inspect both tables by "
+            "source_file before rerunning"
+        )
+    return IngestResult(
+        files=names,
+        rows_read=rows_read,
+        rows_kept=in_sales,
+        rows_quarantined=in_quarantine,
+        inserted_sales=inserted_sales,
+        inserted_quarantine=inserted_quarantine,
+        reasons={r: n for r, n in reasons.items() if r is not None},
+        line_types=line_types,
+    )
+
+
+def drop_now_valid(spark: SparkSession, quarantine: str, kept: DataFrame) -> None:
+    """A line quarantined earlier that validates now (config fixed) leaves the quarantine."""
+    (
+        DeltaTable.forName(spark, quarantine)
+        .alias("t")
+        .merge(kept.select("line_key").alias("s"), "t.line_key = s.line_key")
+        .whenMatchedDelete()
+        .execute()
+    )
+
+
+def print_summary(result: IngestResult) -> None:
+    print(f"ingest: {len(result.files)} file(s): {', '.join(result.files)}")
+    print(f"  rows read        {result.rows_read:>10,}")
+    print(f"  rows in bronze   {result.rows_kept:>10,}  (new this run: {result.inserted_sales:,})")
+    print(f"  rows quarantined {result.rows_quarantined:>10,}  (new this run: {result.inserted_quarantine:,})")
+    for reason, n in sorted(result.reasons.items()):
+        print(f"    {reason:<18} {n:>8,}")
+    print("  line types: " + ", ".join(f"{k} {v:,}" for k, v in sorted(result.line_types.items())))
+
+
+def _body(cfg: Config, args: argparse.Namespace) -> None:
+    from jobs.common.spark import get_spark
+
+    spark = get_spark(cfg, "lakecast-ingest")
+    run_id = args.run_id or new_run_id("ingest", args.run_date)
+    print_summary(ingest(spark, cfg, args.run_date, run_id, source=args.source))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = job_parser("ingest", "Raw drop -> bronze.sales + bronze.quarantine")
+    parser.add_argument("--source", default=None, help="file or folder (default: dataset.source)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_job("ingest", _body, build_parser().parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""Contracts of the bronze layer: typed raw lines and the quarantine."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pyspark.sql.types import DateType, DoubleType, LongType, StringType, StructType, TimestampType
+
+from schemas import TableContract, col
+
+LINE_TYPES = ("sale", "cancellation", "return", "non_product", "zero_price")
+
+_METADATA = [
+    col("line_key", StringType(), "SHA-256 of source file name and line number: the merge key", False),
+    col("source_file", StringType(), "Name of the raw file the line came from", False),
+    col("source_line", LongType(), "1-based line number in the source file (header is line 1)", False),
+    col("run_id", StringType(), "Run that first ingested the line", False),
+    col("run_date", DateType(), "Run date of the ingest that first added the line", False),
+]
+
+_CORE = [
+    col("order_id", StringType(), "Order or invoice id (role order_id)"),
+    col("item_id", StringType(), "Product code, trimmed (role item_id)"),
+    col("description", StringType(), "Product description, trimmed (role description)"),
+    col("quantity", DoubleType(), "Units on the line; negative for cancellations and returns", False),
+    col("unit_price", DoubleType(), "Price per unit (role unit_price)"),
+    col("event_ts", TimestampType(), "When the sale happened, business-local time", False),
+    col("event_date", DateType(), "Date part of event_ts", False),
+    col("customer_hash", StringType(), "Keyed SHA-256 of the customer id; the raw id is never stored"),
+]
+
+_LINE_TYPE = col(
+    "line_type", StringType(), f"Classification of the line: one of {', '.join(LINE_TYPES)}", False
+)
+
+
+def sales_contract(attributes: Iterable[str] = (), regressors: Iterable[str] = ()) -> TableContract:
+    """``bronze.sales``: one row per valid source line, typed, with the dataset's attributes."""
+    extra = [col(a, StringType(), f"Source attribute {a!r}, trimmed") for a in attributes]
+    extra += [col(r, DoubleType(), f"External regressor {r!r}") for r in regressors]
+    return TableContract(
+        schema=StructType(_METADATA + _CORE + extra + [_LINE_TYPE]),
+        comment="Raw sales lines, typed and validated; personal data hashed. Merge key line_key.",
+    )
+
+
+QUARANTINE = TableContract(
+    schema=StructType(
+        _METADATA
+        + [
+            col("reason", StringType(), "Reason code: why the line was rejected", False),
+            col("detail", StringType(), "Human-readable detail of the rejection"),
+            col(
+                "raw_line",
+                StringType(),
+                "The line as CSV, personal-data columns replaced by their keyed hash; "
+                "null when a malformed line may hold personal data (see source_file/source_line)",
+            ),
+        ]
+    ),
+    comment="Source lines that failed parsing or validation, with a reason. Nothing is dropped.",
+)
+
+REASONS = {
+    "malformed_line": "the line does not split into the header's columns",
+    "empty_line": "the line is empty",
+    "missing_timestamp": "the timestamp column is empty",
+    "bad_timestamp": "the timestamp does not match dataset.timestamp_format",
+    "missing_quantity": "the quantity column is empty",
+    "bad_quantity": "the quantity is not a number",
+    "bad_price": "the unit price is not a number",
+    "missing_key": "a segment key or the item id is empty",
+    "bad_regressor": "a regressor value is not a number",
+}

@@ -1,0 +1,70 @@
+"""Shared fixtures: one SparkSession with Delta and a real (Derby) metastore for the whole run."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from jobs.common.config import DEFAULT_CONFIG, Config, load_config
+from jobs.common.spark import get_spark
+
+LAYERS = ("bronze", "silver", "gold")
+
+
+def write_config(folder: Path, overrides: dict[str, Any] | None = None) -> Config:
+    """The bundled demo config with a lake in ``folder`` and ``overrides`` merged in."""
+    raw = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    raw["lake"]["root"] = str(folder / "lake")
+    raw["dataset"]["source"] = str(DEFAULT_CONFIG.parent / raw["dataset"]["source"])
+    for section, values in (overrides or {}).items():
+        if isinstance(values, dict) and isinstance(raw.get(section), dict):
+            raw[section] = {**copy.deepcopy(raw[section]), **values}
+        else:
+            raw[section] = values
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "lakecast.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return load_config(path)
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory: pytest.TempPathFactory):
+    base = tmp_path_factory.mktemp("session")
+    cfg = write_config(
+        base,
+        {
+            "spark": {
+                "master": "local[2]",
+                "conf": {
+                    "spark.sql.shuffle.partitions": "4",
+                    "spark.ui.enabled": "false",
+                    "spark.sql.adaptive.coalescePartitions.enabled": "false",
+                    "spark.driver.memory": "4g",
+                },
+            }
+        },
+    )
+    session = get_spark(cfg, "lakecast-tests")
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def make_cfg(spark, tmp_path: Path) -> Callable[..., Config]:
+    """Config factory for a fresh, empty lake in this test's tmp folder.
+
+    The metastore is the session's; the layer databases are dropped first so each test starts
+    with no registered tables.
+    """
+    for layer in LAYERS:
+        spark.sql(f"DROP DATABASE IF EXISTS {layer} CASCADE")
+
+    def factory(overrides: dict[str, Any] | None = None, name: str = "cfg") -> Config:
+        return write_config(tmp_path / name, overrides)
+
+    return factory
