@@ -25,6 +25,9 @@ LAYERS = ("bronze", "silver", "gold")
 DEFAULT_TABLES = {
     "sales": "bronze.sales",
     "quarantine": "bronze.quarantine",
+    "demand": "silver.demand",
+    "models": "gold.models",
+    "forecasts": "gold.forecasts",
 }
 
 
@@ -76,6 +79,26 @@ class DatasetConfig:
 
 
 @dataclass(frozen=True)
+class FeaturesConfig:
+    """What counts as demand and which segments are worth a model."""
+
+    demand_line_types: tuple[str, ...] = ("sale", "cancellation")
+    clip_negative: bool = True
+    min_history_periods: int = 56
+    min_nonzero_periods: int = 8
+    min_nonzero_share: float = 0.05
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Model settings: interval width, non-negativity and Prophet's own arguments."""
+
+    interval_width: float = 0.8
+    non_negative: bool = True
+    prophet: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration; build it with :func:`load_config`."""
 
@@ -86,6 +109,8 @@ class Config:
     spark_conf: dict[str, str]
     tables: dict[str, str]
     dataset: DatasetConfig
+    features: FeaturesConfig
+    model: ModelConfig
     hash_key_env: str
     allow_demo_key: bool
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
@@ -170,6 +195,29 @@ def _parse_dataset(d: dict[str, Any], base: Path) -> DatasetConfig:
     )
 
 
+def _parse_features(d: dict[str, Any]) -> FeaturesConfig:
+    known = set(FeaturesConfig.__dataclass_fields__)
+    if set(d) - known:
+        raise ConfigError(f"config features has unknown keys {sorted(set(d) - known)}; known: {sorted(known)}")
+    if "demand_line_types" in d:
+        d = {**d, "demand_line_types": tuple(d["demand_line_types"])}
+    return FeaturesConfig(**d)
+
+
+def _parse_model(d: dict[str, Any]) -> ModelConfig:
+    known = set(ModelConfig.__dataclass_fields__)
+    if set(d) - known:
+        raise ConfigError(f"config model has unknown keys {sorted(set(d) - known)}; known: {sorted(known)}")
+    width = float(d.get("interval_width", 0.8))
+    if not 0 < width < 1:
+        raise ConfigError(f"config model.interval_width must be between 0 and 1, got {width}")
+    return ModelConfig(
+        interval_width=width,
+        non_negative=bool(d.get("non_negative", True)),
+        prophet=dict(d.get("prophet") or {}),
+    )
+
+
 def _env_spark_conf() -> dict[str, str]:
     """``LAKECAST_SPARK_CONF="k=v;k=v"`` as a dict."""
     out = {}
@@ -219,6 +267,8 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         spark_conf=spark_conf,
         tables=tables,
         dataset=_parse_dataset(raw.get("dataset") or {}, base),
+        features=_parse_features(raw.get("features") or {}),
+        model=_parse_model(raw.get("model") or {}),
         hash_key_env=str(privacy.get("hash_key_env", "LAKECAST_HASH_KEY")),
         allow_demo_key=bool(privacy.get("allow_demo_key", False)),
         raw=raw,

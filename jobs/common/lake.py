@@ -70,3 +70,21 @@ def merge_new_rows(target: TableRef, spark: SparkSession, rows: DataFrame, key: 
         .first()
     )
     return int(metrics["num_inserted_rows"])
+
+
+def overwrite(spark: SparkSession, target: TableRef, rows: DataFrame) -> None:
+    """Replace the whole table's contents in one commit (a rebuilt snapshot)."""
+    columns = spark.table(target.name).columns
+    rows.select(*columns).write.format("delta").mode("overwrite").save(target.path)
+
+
+def replace_run_date(spark: SparkSession, target: TableRef, rows: DataFrame, run_date: object) -> None:
+    """Replace exactly one run date's rows in one commit; every other date stays untouched."""
+    columns = spark.table(target.name).columns
+    (
+        rows.select(*columns)
+        .write.format("delta")
+        .mode("overwrite")
+        .option("replaceWhere", f"run_date = '{run_date}'")
+        .save(target.path)
+    )

@@ -80,6 +80,9 @@ def session_conf(cfg: Config) -> dict[str, str]:
 
 def get_spark(cfg: Config, app_name: str = "lakecast") -> SparkSession:
     """Build (or return the running) SparkSession for ``cfg``."""
+    active = SparkSession.getActiveSession()
+    if active is not None:  # jobs chained in one process share the session
+        return active
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     quiet_libraries()

@@ -1,0 +1,85 @@
+"""Training throughput: the same N segments fitted through Spark and in a plain Python loop.
+
+Reads the eligible segments of ``silver.demand`` (run ``make demo`` first), takes the N with the
+most demand, and fits them twice with the same per-segment function the train job uses:
+once with ``groupBy().applyInPandas()`` on the configured master, once one after another in this
+process. Prints series per second for both and their ratio, side by side in one run.
+
+    .venv/bin/python benchmarks/train_throughput.py --segments 100 500 1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import time
+
+from pyspark.sql import functions as F
+
+from jobs.common.config import load_config
+from jobs.common.logs import setup_logging
+from jobs.common.periods import last_complete_period
+from jobs.common.spark import get_spark
+from jobs.train import fit_segment, library_versions, train_models
+from schemas.gold import models_contract
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--segments", type=int, nargs="+", default=[100, 500, 1000])
+    parser.add_argument("--run-date", type=dt.date.fromisoformat, default=dt.date(2011, 12, 9))
+    parser.add_argument("--config", default=None)
+    args = parser.parse_args()
+    setup_logging("WARNING")
+    cfg = load_config(args.config)
+    spark = get_spark(cfg, "lakecast-benchmark")
+    ds = cfg.dataset
+    demand = spark.table(cfg.table("demand").name).filter(
+        F.col("ds") <= F.lit(last_complete_period(args.run_date, ds.frequency))
+    )
+    ranked = (
+        demand.filter("eligible")
+        .groupBy("segment_id")
+        .agg(F.sum("y").alias("total"))
+        .orderBy(F.desc("total"), "segment_id")
+    )
+    params = {
+        "keys": list(ds.segment_keys),
+        "regressors": list(ds.regressors),
+        "frequency": ds.frequency,
+        "interval_width": cfg.model.interval_width,
+        "prophet": {**cfg.model.prophet, "interval_width": cfg.model.interval_width},
+        "holidays_country": ds.holidays_country,
+        "run_date": args.run_date,
+        "run_id": "benchmark",
+        "library_versions": library_versions(),
+    }
+    schema = models_contract(ds.segment_keys).schema
+    cores = spark.sparkContext.defaultParallelism
+    print(f"master {spark.sparkContext.master} ({cores} cores), "
+          f"shuffle partitions {spark.conf.get('spark.sql.shuffle.partitions')}")
+    print(f"{'segments':>8} {'spark s':>9} {'spark series/s':>15} {'loop s':>9} "
+          f"{'loop series/s':>14} {'ratio':>6}")
+    for n in args.segments:
+        ids = [r.segment_id for r in ranked.limit(n).collect()]
+        subset = demand.filter(F.col("segment_id").isin(ids)).cache()
+        subset.count()
+        frames = [g for _, g in subset.toPandas().groupby("segment_id", sort=True)]
+
+        started = time.perf_counter()
+        fitted = train_models(subset, params=params, schema=schema).select("segment_id", "status").collect()
+        spark_s = time.perf_counter() - started
+
+        started = time.perf_counter()
+        looped = [fit_segment(frame, params) for frame in frames]
+        loop_s = time.perf_counter() - started
+
+        assert len(fitted) == len(looped) == len(ids), "both paths must fit every segment"
+        print(f"{n:>8} {spark_s:>9.1f} {n / spark_s:>15.2f} {loop_s:>9.1f} "
+              f"{n / loop_s:>14.2f} {loop_s / spark_s:>5.2f}x", flush=True)
+        subset.unpersist()
+    spark.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,201 @@
+"""Features job: ``bronze.sales`` -> ``silver.demand``, one row per segment and period.
+
+Each segment gets a complete calendar from its first sale to the last complete period of the
+run date. Periods without sales are zero; periods when the business was closed (no invoices at
+all, for any segment) are marked closed and their demand is null, not zero. Segments with too
+short or too sparse a history are flagged with a reason; they stay in the table.
+
+    lakecast features --run-date 2011-12-09
+    spark-submit jobs/features.py --run-date 2011-12-09
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import sys
+
+import holidays as holidays_lib
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+from jobs.common.config import Config, FeaturesConfig
+from jobs.common.lake import ensure_table, overwrite
+from jobs.common.periods import FREQUENCIES, last_complete_period
+from jobs.common.runs import LakecastError, job_parser, new_run_id, run_job
+from schemas.bronze import sales_contract
+from schemas.silver import demand_contract
+
+log = logging.getLogger(__name__)
+
+
+def period_of(column: str, frequency: str) -> F.Column:
+    """Start date of the period holding the date in ``column``."""
+    return F.to_date(F.date_trunc(FREQUENCIES[frequency][0], F.col(column)))
+
+
+def holiday_frame(
+    spark: SparkSession, country: str | None, start: dt.date, end: dt.date
+) -> DataFrame:
+    """Public holidays of ``country`` between two dates, from the ``holidays`` package."""
+    rows = []
+    if country:
+        calendar = holidays_lib.country_holidays(country, years=range(start.year, end.year + 1))
+        rows = sorted((day, name) for day, name in calendar.items() if start <= day <= end)
+    return spark.createDataFrame(rows, "holiday_date date, holiday_name string")
+
+
+def build_demand(
+    sales: DataFrame,
+    holidays: DataFrame,
+    *,
+    keys: tuple[str, ...],
+    frequency: str,
+    run_date: dt.date,
+    features: FeaturesConfig,
+    regressors: tuple[str, ...] = (),
+) -> DataFrame:
+    """Demand per segment and complete period up to the run date, with features and eligibility."""
+    last_period = last_complete_period(run_date, frequency)
+    step = F.expr(f"INTERVAL {FREQUENCIES[frequency][3]}")
+    lines = sales.filter(F.col("event_date") <= F.lit(run_date)).withColumn(
+        "ds", period_of("event_date", frequency)
+    ).filter(F.col("ds") <= F.lit(last_period))
+
+    open_periods = lines.select("ds").distinct().withColumn("_open", F.lit(True))
+    demand_lines = lines.filter(F.col("line_type").isin(list(features.demand_line_types)))
+    for k in keys:
+        demand_lines = demand_lines.filter(F.col(k).isNotNull())
+    per_period = demand_lines.groupBy(*keys, "ds").agg(
+        F.sum("quantity").alias("_net"),
+        F.count(F.lit(1)).alias("n_lines"),
+        *[F.avg(r).alias(r) for r in regressors],
+    )
+    # Calendar: from each segment's first sale to the last complete period.
+    first_sale = (
+        demand_lines.filter(F.col("quantity") > 0).groupBy(*keys).agg(F.min("ds").alias("_first"))
+    )
+    calendar = first_sale.select(
+        *keys, F.explode(F.sequence("_first", F.lit(last_period), step)).alias("ds")
+    )
+    hol = (
+        holidays.withColumn("ds", period_of("holiday_date", frequency))
+        .groupBy("ds")
+        .agg(F.concat_ws(", ", F.sort_array(F.collect_set("holiday_name"))).alias("holiday_name"))
+    )
+    net = F.coalesce(F.col("_net"), F.lit(0.0))
+    if features.clip_negative:
+        net = F.greatest(net, F.lit(0.0))
+    closed = F.col("_open").isNull()
+    demand = (
+        calendar.join(per_period, [*keys, "ds"], "left")
+        .join(F.broadcast(open_periods), "ds", "left")
+        .join(F.broadcast(hol), "ds", "left")
+        .select(
+            *keys,
+            F.concat_ws("|", *keys).alias("segment_id"),
+            "ds",
+            F.when(closed, F.lit(None).cast("double")).otherwise(net).alias("y"),
+            F.coalesce("n_lines", F.lit(0)).cast("long").alias("n_lines"),
+            closed.alias("is_closed"),
+            F.col("holiday_name").isNotNull().alias("is_holiday"),
+            "holiday_name",
+            F.dayofweek("ds").alias("_dow"),
+            F.weekofyear("ds").alias("week_of_year"),
+            F.month("ds").alias("month"),
+            F.quarter("ds").alias("quarter"),
+            F.year("ds").alias("year"),
+            *regressors,
+        )
+        .withColumn("day_of_week", ((F.col("_dow") + 5) % 7 + 1).cast("int"))
+        .drop("_dow")
+    )
+    return with_eligibility(demand, keys, features)
+
+
+def with_eligibility(demand: DataFrame, keys: tuple[str, ...], features: FeaturesConfig) -> DataFrame:
+    """Flag segments whose history is too short or too sparse for a model, with the reason."""
+    seg = Window.partitionBy(*keys)
+    n_open = F.sum(F.when(~F.col("is_closed"), 1).otherwise(0)).over(seg)
+    n_nonzero = F.sum(F.when(F.col("y") > 0, 1).otherwise(0)).over(seg)
+    share = n_nonzero / F.greatest(n_open, F.lit(1))
+    reason = (
+        F.when(
+            n_open < features.min_history_periods,
+            F.format_string(f"too_short: %d open periods < {features.min_history_periods}", n_open),
+        )
+        .when(
+            n_nonzero < features.min_nonzero_periods,
+            F.format_string(f"too_sparse: %d periods with demand < {features.min_nonzero_periods}", n_nonzero),
+        )
+        .when(
+            share < features.min_nonzero_share,
+            F.format_string(f"too_sparse: %.3f of periods with demand < {features.min_nonzero_share}", share),
+        )
+    )
+    return demand.withColumn("ineligible_reason", reason).withColumn(
+        "eligible", F.col("ineligible_reason").isNull()
+    )
+
+
+def features(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str) -> DataFrame:
+    """Build ``silver.demand`` for ``run_date`` (replacing the previous build) and return it."""
+    ds = cfg.dataset
+    sales_ref = ensure_table(spark, cfg, "sales", sales_contract(ds.attributes, ds.regressors))
+    contract = demand_contract(ds.segment_keys, tuple(ds.regressors))
+    target = ensure_table(spark, cfg, "demand", contract)
+    sales = spark.table(sales_ref.name)
+    bounds = sales.filter(F.col("event_date") <= F.lit(run_date)).agg(
+        F.min("event_date"), F.max("event_date")
+    ).first()
+    if bounds[0] is None:
+        raise LakecastError(
+            f"{sales_ref.name} has no sales on or before {run_date}; run `lakecast ingest` first"
+        )
+    hol = holiday_frame(spark, ds.holidays_country, bounds[0], run_date)
+    demand = build_demand(
+        sales,
+        hol,
+        keys=ds.segment_keys,
+        frequency=ds.frequency,
+        run_date=run_date,
+        features=cfg.features,
+        regressors=tuple(ds.regressors),
+    ).select(
+        *[c for c in contract.columns if c not in ("as_of_date", "run_id")],
+        F.lit(run_date).alias("as_of_date"),
+        F.lit(run_id).alias("run_id"),
+    )
+    overwrite(spark, target, demand)
+    stats = (
+        spark.table(target.name)
+        .groupBy("segment_id")
+        .agg(F.first("eligible").alias("eligible"), F.first("ineligible_reason").alias("reason"))
+        .groupBy("eligible", F.split("reason", ":")[0].alias("reason"))
+        .count()
+        .collect()
+    )
+    rows = spark.table(target.name).count()
+    log.info("features %s: %d rows in %s", run_date, rows, target.name)
+    print(f"features: {rows:,} rows in {target.name}")
+    for r in sorted(stats, key=lambda r: (not r.eligible, r.reason or "")):
+        label = "eligible" if r.eligible else f"baseline only ({r.reason})"
+        print(f"  segments {label:<32} {r['count']:>8,}")
+    return spark.table(target.name)
+
+
+def _body(cfg: Config, args: argparse.Namespace) -> None:
+    from jobs.common.spark import get_spark
+
+    spark = get_spark(cfg, "lakecast-features")
+    features(spark, cfg, args.run_date, args.run_id or new_run_id("features", args.run_date))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = job_parser("features", "bronze.sales -> silver.demand")
+    return run_job("features", _body, parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

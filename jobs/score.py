@@ -1,0 +1,163 @@
+"""Score job: each segment's current model forecasts the next H periods into ``gold.forecasts``.
+
+The current model of a segment, for a run date D, is its latest model trained on or before D
+(so models retrained weekly can score nightly). Forecasts start at the first period after the
+last complete period of D. Non-negative targets are clipped at zero. A model that fails to
+predict is replaced by its stored seasonal-naive fallback and the reason is recorded. Rerunning
+a run date replaces exactly that date's rows.
+
+    lakecast score --run-date 2011-12-09
+    spark-submit jobs/score.py --run-date 2011-12-09
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+from jobs.common.config import Config
+from jobs.common.lake import ensure_table, replace_run_date
+from jobs.common.periods import last_complete_period, next_periods
+from jobs.common.runs import LakecastError, job_parser, new_run_id, run_job
+from jobs.models import SeasonalNaive, load_model
+from schemas.gold import forecasts_contract, models_contract
+from schemas.silver import demand_contract
+
+log = logging.getLogger(__name__)
+
+
+def forecast_segment(row: pd.Series, params: dict[str, Any]) -> pd.DataFrame:
+    """The next H periods for one model row; falls back to the stored baseline on failure."""
+    future = pd.DataFrame({"ds": pd.to_datetime(params["future"])})
+    model, status, reason = row["model"], row["status"], row["reason"]
+    try:
+        out = load_model(model, row["model_json"]).predict(future)
+    except Exception as exc:  # any predict failure (ModelFailure or other): the baseline answers
+        out = SeasonalNaive.from_json(row["fallback_json"]).predict(future)
+        model, status = SeasonalNaive.name, "fallback"
+        reason = f"predict_failed: {type(exc).__name__}: {exc}"[:300]
+    if params["non_negative"]:
+        out[["yhat", "yhat_lower", "yhat_upper"]] = out[["yhat", "yhat_lower", "yhat_upper"]].clip(lower=0)
+    return out.assign(
+        **{k: row[k] for k in params["keys"]},
+        segment_id=row["segment_id"],
+        ds=out["ds"].dt.date,
+        horizon_step=range(1, len(out) + 1),
+        model=model,
+        model_version=row["model_version"],
+        status=status,
+        reason=reason,
+        run_date=params["run_date"],
+        run_id=params["run_id"],
+    )
+
+
+def current_models(models: DataFrame, run_date: dt.date) -> DataFrame:
+    """Per segment, the latest model trained on or before ``run_date``."""
+    latest = Window.partitionBy("segment_id").orderBy(F.col("run_date").desc())
+    return (
+        models.filter(F.col("run_date") <= F.lit(run_date))
+        .withColumn("_rank", F.row_number().over(latest))
+        .filter("_rank = 1")
+        .drop("_rank")
+    )
+
+
+def score_models(models: DataFrame, *, params: dict[str, Any], schema: Any, partitions: int) -> DataFrame:
+    """Forecast rows for every model row (one model per segment)."""
+    columns = schema.fieldNames()
+
+    def score(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for batch in batches:
+            for _, row in batch.iterrows():
+                yield forecast_segment(row, params)[columns]
+
+    return models.repartition(partitions, "segment_id").mapInPandas(score, schema=schema)
+
+
+def score(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str) -> DataFrame:
+    """Write ``run_date``'s forecasts for every segment in ``silver.demand``."""
+    ds = cfg.dataset
+    keys = ds.segment_keys
+    models_ref = ensure_table(spark, cfg, "models", models_contract(keys))
+    demand_ref = ensure_table(spark, cfg, "demand", demand_contract(keys, tuple(ds.regressors)))
+    contract = forecasts_contract(keys)
+    target = ensure_table(spark, cfg, "forecasts", contract)
+    models = current_models(spark.table(models_ref.name), run_date)
+    if models.limit(1).count() == 0:
+        raise LakecastError(
+            f"{models_ref.name} has no model trained on or before {run_date}; run "
+            f"`lakecast train --run-date {run_date}` first"
+        )
+    origin = last_complete_period(run_date, ds.frequency)
+    params = {
+        "keys": list(keys),
+        "future": [d.date() for d in next_periods(origin, ds.horizon, ds.frequency)],
+        "non_negative": cfg.model.non_negative,
+        "run_date": run_date,
+        "run_id": run_id,
+    }
+    partitions = int(spark.conf.get("spark.sql.shuffle.partitions"))
+    forecasts = score_models(models, params=params, schema=contract.schema, partitions=partitions)
+    replace_run_date(spark, target, forecasts, run_date)
+    create_views(spark, cfg)
+
+    written = spark.table(target.name).filter(F.col("run_date") == F.lit(run_date))
+    segments = written.select("segment_id").distinct().count()
+    known = spark.table(demand_ref.name).filter(F.col("ds") <= F.lit(origin))
+    missing = known.select("segment_id").distinct().subtract(written.select("segment_id")).count()
+    if missing:
+        raise LakecastError(f"{missing} segments of {demand_ref.name} got no forecast; see the logs")
+    by_status = {
+        (r.model, r.status): r["count"]
+        for r in written.filter("horizon_step = 1").groupBy("model", "status").count().collect()
+    }
+    log.info("score %s: %d segments x %d periods into %s", run_date, segments, ds.horizon, target.name)
+    print(f"score: {segments:,} segments x {ds.horizon} periods in {target.name} (run date {run_date})")
+    for (model, status), n in sorted(by_status.items()):
+        print(f"  {model:<15} {status:<9} {n:>8,}")
+    return written
+
+
+def create_views(spark: SparkSession, cfg: Config) -> None:
+    """``gold.forecast_latest`` and ``gold.forecast_vs_actual`` for analysts."""
+    forecasts = cfg.table("forecasts").name
+    demand = cfg.table("demand").name
+    gold = cfg.table("forecasts").database
+    spark.sql(
+        f"""CREATE OR REPLACE VIEW {gold}.forecast_latest
+        COMMENT 'The latest forecast run per segment'
+        AS SELECT f.* FROM {forecasts} f
+        JOIN (SELECT segment_id, max(run_date) AS latest FROM {forecasts} GROUP BY segment_id) l
+          ON f.segment_id = l.segment_id AND f.run_date = l.latest"""
+    )
+    spark.sql(
+        f"""CREATE OR REPLACE VIEW {gold}.forecast_vs_actual
+        COMMENT 'Past forecasts beside what actually happened (closed periods flagged)'
+        AS SELECT f.*, d.y AS actual, d.is_closed, f.yhat - d.y AS error
+        FROM {forecasts} f JOIN {demand} d ON f.segment_id = d.segment_id AND f.ds = d.ds"""
+    )
+
+
+def _body(cfg: Config, args: argparse.Namespace) -> None:
+    from jobs.common.spark import get_spark
+
+    spark = get_spark(cfg, "lakecast-score")
+    score(spark, cfg, args.run_date, args.run_id or new_run_id("score", args.run_date))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = job_parser("score", "gold.models -> gold.forecasts (next H periods per segment)")
+    return run_job("score", _body, parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,174 @@
+"""Train job: one model per segment from ``silver.demand``, stored as JSON in ``gold.models``.
+
+``groupBy(keys).applyInPandas`` fits Prophet on every eligible segment's history up to the run
+date. Every segment ends with a model: when Prophet fails or the series is degenerate (all zeros,
+constant, too short, gaps), a seasonal-naive baseline is used and the reason recorded. Each row
+also carries a seasonal-naive fallback fitted on the same history, for scoring to fall back on.
+Rerunning a run date replaces exactly that date's models.
+
+    lakecast train --run-date 2011-12-09
+    spark-submit jobs/train.py --run-date 2011-12-09
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import logging
+import sys
+from typing import Any
+
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from jobs.common.config import Config
+from jobs.common.lake import ensure_table, replace_run_date
+from jobs.common.periods import last_complete_period
+from jobs.common.runs import LakecastError, job_parser, new_run_id, run_job
+from jobs.models import ModelFailure, ProphetForecaster, SeasonalNaive
+from schemas.gold import models_contract
+from schemas.silver import demand_contract
+
+log = logging.getLogger(__name__)
+
+
+def library_versions() -> str:
+    from importlib.metadata import version
+
+    names = ("prophet", "cmdstanpy", "pandas", "numpy", "holidays", "lakecast")
+    return json.dumps({n: version(n) for n in names}, sort_keys=True)
+
+
+def degenerate_reason(y_open: pd.Series) -> str | None:
+    """Why an observed series cannot be modelled, or None when it can."""
+    if y_open.isna().any():
+        return "nan_values: demand missing on open periods"
+    if len(y_open) < 2:
+        return "too_short: fewer than two open periods"
+    if (y_open == 0).all():
+        return "all_zero: no demand in the history"
+    if y_open.nunique() == 1:
+        return "constant: the same demand every period"
+    return None
+
+
+def fit_segment(pdf: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+    """Fit one segment; always returns exactly one model row (the function applyInPandas runs)."""
+    keys = params["keys"]
+    pdf = pdf.sort_values("ds")
+    regressors = tuple(params["regressors"])
+    history = pd.DataFrame(
+        {
+            "ds": pd.to_datetime(pdf["ds"]),
+            "y": pdf["y"].where(~pdf["is_closed"].astype(bool)).astype(float),
+            **{r: pdf[r].astype(float) for r in regressors},
+        }
+    )
+    open_rows = ~pdf["is_closed"].astype(bool).to_numpy()
+    y_open = history["y"][open_rows]
+    fallback = SeasonalNaive(params["frequency"], params["interval_width"]).fit(history)
+    reason = None if bool(pdf["eligible"].iloc[0]) else str(pdf["ineligible_reason"].iloc[0])
+    reason = reason or degenerate_reason(y_open)
+    model, model_json = None, None
+    if reason is None:
+        try:
+            model = ProphetForecaster(params["prophet"], params["holidays_country"], regressors)
+            model_json = model.fit(history).to_json()
+        except ModelFailure as exc:
+            reason = str(exc)
+    if reason is not None:
+        model, model_json = fallback, fallback.to_json()
+    run_date = params["run_date"]
+    digest = hashlib.sha256(model_json.encode()).hexdigest()[:10]
+    observed = history.loc[open_rows, "ds"]
+    return pd.DataFrame(
+        [
+            {
+                **{k: pdf[k].iloc[0] for k in keys},
+                "segment_id": pdf["segment_id"].iloc[0],
+                "model": model.name,
+                "status": "ok" if reason is None else "fallback",
+                "reason": reason,
+                "model_json": model_json,
+                "fallback_json": fallback.to_json(),
+                "model_version": f"{run_date:%Y%m%d}-{digest}",
+                "train_start": observed.min().date() if len(observed) else None,
+                "train_end": observed.max().date() if len(observed) else None,
+                "n_obs": int(open_rows.sum()),
+                "library_versions": params["library_versions"],
+                "run_date": run_date,
+                "run_id": params["run_id"],
+            }
+        ]
+    )
+
+
+def train_models(
+    demand: DataFrame, *, params: dict[str, Any], schema: Any
+) -> DataFrame:
+    """Per-segment models for the history in ``demand`` (already cut at the run date)."""
+    keys = params["keys"]
+    columns = [*keys, "segment_id", "ds", "y", "is_closed", "eligible", "ineligible_reason",
+               *params["regressors"]]
+
+    def fit(pdf: pd.DataFrame) -> pd.DataFrame:
+        return fit_segment(pdf, params)
+
+    return demand.select(*columns).groupBy(*keys).applyInPandas(fit, schema=schema)
+
+
+def train(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str) -> DataFrame:
+    """Fit every segment of ``silver.demand`` and replace ``run_date``'s rows in ``gold.models``."""
+    ds = cfg.dataset
+    demand_ref = ensure_table(spark, cfg, "demand", demand_contract(ds.segment_keys, tuple(ds.regressors)))
+    contract = models_contract(ds.segment_keys)
+    target = ensure_table(spark, cfg, "models", contract)
+    demand = spark.table(demand_ref.name)
+    as_of = demand.select(F.max("as_of_date")).first()[0]
+    if as_of is None or as_of < run_date:
+        raise LakecastError(
+            f"{demand_ref.name} is built as of {as_of}, not {run_date}; run "
+            f"`lakecast features --run-date {run_date}` first"
+        )
+    history = demand.filter(F.col("ds") <= F.lit(last_complete_period(run_date, ds.frequency)))
+    params = {
+        "keys": list(ds.segment_keys),
+        "regressors": list(ds.regressors),
+        "frequency": ds.frequency,
+        "interval_width": cfg.model.interval_width,
+        "prophet": {**cfg.model.prophet, "interval_width": cfg.model.interval_width},
+        "holidays_country": ds.holidays_country,
+        "run_date": run_date,
+        "run_id": run_id,
+        "library_versions": library_versions(),
+    }
+    models = train_models(history, params=params, schema=contract.schema)
+    replace_run_date(spark, target, models, run_date)
+    written = spark.table(target.name).filter(F.col("run_date") == F.lit(run_date))
+    summary = written.groupBy("model", "status", F.split("reason", ":")[0].alias("reason")).count().collect()
+    total = sum(r["count"] for r in summary)
+    log.info("train %s: %d segment models in %s", run_date, total, target.name)
+    print(f"train: {total:,} segment models in {target.name} (run date {run_date})")
+    for r in sorted(summary, key=lambda r: (r.status, r.reason or "")):
+        why = f" ({r.reason})" if r.reason else ""
+        print(f"  {r.model:<15} {r.status:<9}{why:<20} {r['count']:>8,}")
+    return written
+
+
+def _body(cfg: Config, args: argparse.Namespace) -> None:
+    from jobs.common.spark import get_spark
+
+    spark = get_spark(cfg, "lakecast-train")
+    train(spark, cfg, args.run_date, args.run_id or new_run_id("train", args.run_date))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = job_parser("train", "silver.demand -> gold.models (one model per segment)")
+    return run_job("train", _body, parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""Model families and the per-segment training function, on plain pandas with real Prophet fits."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from jobs.models import ProphetForecaster, SeasonalNaive, load_model
+from jobs.train import fit_segment
+
+RUN_DATE = dt.date(2011, 3, 31)
+
+
+def daily_history(values, start="2011-01-01", closed=()):
+    ds = pd.date_range(start, periods=len(values), freq="D")
+    y = pd.Series(values, dtype=float)
+    y[list(closed)] = np.nan
+    return pd.DataFrame({"ds": ds, "y": y})
+
+
+def segment_frame(y, closed=(), eligible=True, reason=None, item="A"):
+    h = daily_history(y, closed=closed)
+    return pd.DataFrame(
+        {
+            "item_id": item,
+            "segment_id": item,
+            "ds": h["ds"].dt.date,
+            "y": h["y"],
+            "is_closed": h["y"].isna() if closed else False,
+            "eligible": eligible,
+            "ineligible_reason": reason,
+        }
+    )
+
+
+PARAMS = {
+    "keys": ["item_id"],
+    "regressors": [],
+    "frequency": "daily",
+    "interval_width": 0.8,
+    "prophet": {"weekly_seasonality": True, "yearly_seasonality": False, "uncertainty_samples": 100},
+    "holidays_country": None,
+    "run_date": RUN_DATE,
+    "run_id": "test",
+    "library_versions": "{}",
+}
+
+
+def test_seasonal_naive_repeats_the_last_season_by_phase():
+    # two weeks; the last week is 10..16, with day 15 (index 12) closed
+    values = list(range(1, 8)) + list(range(10, 17))
+    model = SeasonalNaive("daily").fit(daily_history(values, closed=[12]))
+    future = pd.DataFrame({"ds": pd.date_range("2011-01-15", periods=9, freq="D")})
+    out = model.predict(future)
+    # phase of the closed day falls back to the previous week's value (6)
+    assert out["yhat"].tolist() == [10, 11, 12, 13, 14, 6, 16, 10, 11]
+    # seasonal differences are all 9 (constant): sigma 0, so the interval collapses
+    assert (out["yhat_upper"] - out["yhat_lower"]).abs().max() == pytest.approx(0.0)
+
+
+def test_seasonal_naive_interval_widens_each_season():
+    rng = np.random.default_rng(0)
+    model = SeasonalNaive("daily", 0.8).fit(daily_history(rng.poisson(20, 70)))
+    out = model.predict(pd.DataFrame({"ds": pd.date_range("2011-03-12", periods=14, freq="D")}))
+    width = (out["yhat_upper"] - out["yhat_lower"]).to_numpy()
+    assert width[0] > 0 and width[7] == pytest.approx(width[0] * np.sqrt(2))
+
+
+def test_seasonal_naive_monthly_phase_and_json_round_trip():
+    h = pd.DataFrame({"ds": pd.date_range("2010-01-01", periods=24, freq="MS"), "y": range(24)})
+    model = SeasonalNaive("monthly").fit(h)
+    future = pd.DataFrame({"ds": pd.date_range("2012-01-01", periods=3, freq="MS")})
+    assert model.predict(future)["yhat"].tolist() == [12, 13, 14]
+    again = SeasonalNaive.from_json(model.to_json())
+    pd.testing.assert_frame_equal(again.predict(future), model.predict(future))
+
+
+def test_prophet_json_round_trip_gives_identical_predictions():
+    rng = np.random.default_rng(1)
+    t = np.arange(120)
+    y = 50 + 10 * np.sin(2 * np.pi * t / 7) + rng.normal(0, 2, len(t))
+    model = ProphetForecaster({"yearly_seasonality": False, "uncertainty_samples": 0}).fit(daily_history(y))
+    future = pd.DataFrame({"ds": pd.date_range("2011-05-01", periods=28, freq="D")})
+    restored = load_model("prophet", model.to_json())
+    pd.testing.assert_frame_equal(restored.predict(future), model.predict(future))
+    assert json.loads(model.to_json())["model"]
+
+
+def test_prophet_fit_leaves_no_cmdstan_temp_files():
+    import cmdstanpy
+
+    ProphetForecaster({"uncertainty_samples": 0}).fit(daily_history(np.arange(60) % 7 + 1.0))
+    assert list(Path(cmdstanpy._TMPDIR).iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "y, closed, eligible, reason, expected",
+    [
+        ([0.0] * 60, (), True, None, "all_zero"),
+        ([3.0] * 60, (), True, None, "constant"),
+        ([1.0] + [np.nan] * 59, tuple(range(1, 60)), True, None, "too_short"),
+        ([1.0, np.nan, 2.0] * 20, (), True, None, "nan_values"),  # missing on open days
+        ([1.0, 2.0] * 30, (), False, "too_sparse: 2 periods with demand < 8", "too_sparse"),
+    ],
+)
+def test_degenerate_segments_get_a_fallback_model_and_a_reason(y, closed, eligible, reason, expected):
+    row = fit_segment(segment_frame(y, closed, eligible, reason), PARAMS).iloc[0]
+    assert (row.model, row.status) == ("seasonal_naive", "fallback")
+    assert row.reason.startswith(expected)
+    forecast = load_model(row.model, row.model_json).predict(
+        pd.DataFrame({"ds": pd.date_range("2011-04-01", periods=7, freq="D")})
+    )
+    assert len(forecast) == 7 and np.isfinite(forecast["yhat"]).all()
+
+
+def test_a_failing_prophet_fit_falls_back_with_the_error_recorded():
+    # logistic growth without a 'cap' column: Prophet itself raises during fit
+    params = {**PARAMS, "prophet": {**PARAMS["prophet"], "growth": "logistic"}}
+    row = fit_segment(segment_frame([1.0, 5.0, 3.0, 8.0] * 20), params).iloc[0]
+    assert (row.model, row.status) == ("seasonal_naive", "fallback")
+    assert row.reason.startswith("prophet_failed: ValueError") and "cap" in row.reason
+
+
+def test_a_healthy_segment_gets_prophet_with_its_metadata():
+    rng = np.random.default_rng(2)
+    row = fit_segment(segment_frame(list(rng.poisson(30, 90).astype(float)), closed=(5, 12)), PARAMS).iloc[0]
+    assert (row.model, row.status, row.reason) == ("prophet", "ok", None)
+    assert row.n_obs == 88
+    assert (row.train_start, row.train_end) == (dt.date(2011, 1, 1), dt.date(2011, 3, 31))
+    assert row.model_version.startswith("20110331-")
+    assert SeasonalNaive.from_json(row.fallback_json).anchor is not None
