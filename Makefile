@@ -7,8 +7,19 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 JARS_STAMP := .cache/jars/.resolved
 RUN_DATE ?= 2011-12-09
+# The nightly run that processes day D is triggered at midnight after it: its data interval is
+# [D, D+1), so `airflow dags test` takes D+1.
+DAG_DATE = $(shell date -u -d "$(RUN_DATE) + 1 day" +%F)
 
-.PHONY: setup demo test test-fast clean-lake clean
+# Embedded Airflow: home inside the project (git-ignored), SQLite, no examples, our dags/.
+AIRFLOW_ENV := AIRFLOW_HOME=$(CURDIR)/airflow_home \
+	AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
+	AIRFLOW__CORE__LOAD_EXAMPLES=False \
+	AIRFLOW__CORE__UNIT_TEST_MODE=False \
+	AIRFLOW_CONN_SPARK_DEFAULT='{"conn_type": "spark", "host": "local[2]"}' \
+	PATH=$(CURDIR)/$(BIN):$$PATH
+
+.PHONY: setup demo run-chain test test-fast airflow-init airflow-ui clean-lake clean
 
 setup: $(STAMP) $(JARS_STAMP)
 
@@ -24,8 +35,21 @@ $(JARS_STAMP): $(STAMP) jobs/common/jars.py
 	$(BIN)/python -m jobs.common.jars
 	touch $@
 
-demo: setup
+# The main job end to end: the nightly DAG for the bundled data's last date, through Airflow.
+demo: airflow-init
+	$(AIRFLOW_ENV) $(BIN)/airflow dags test lakecast_nightly $(DAG_DATE)
+	$(BIN)/lakecast summary --run-date $(RUN_DATE)
+
+# The same chain in one process, without Airflow.
+run-chain: setup
 	$(BIN)/lakecast run --run-date $(RUN_DATE)
+
+airflow-init: setup
+	$(AIRFLOW_ENV) $(BIN)/airflow db migrate > /dev/null
+
+# The Airflow UI on http://localhost:8080 (login printed at start).
+airflow-ui: airflow-init
+	$(AIRFLOW_ENV) $(BIN)/airflow standalone
 
 test: setup
 	$(BIN)/python -m pytest
@@ -37,4 +61,4 @@ clean-lake:
 	rm -rf lake
 
 clean: clean-lake
-	rm -rf $(VENV) .cache build *.egg-info
+	rm -rf $(VENV) .cache build *.egg-info airflow_home

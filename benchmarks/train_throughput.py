@@ -20,7 +20,7 @@ from jobs.common.config import load_config
 from jobs.common.logs import setup_logging
 from jobs.common.periods import last_complete_period
 from jobs.common.spark import get_spark
-from jobs.train import fit_segment, library_versions, train_models
+from jobs.train import fit_segment, train_models, train_params
 from schemas.gold import models_contract
 
 
@@ -43,17 +43,7 @@ def main() -> None:
         .agg(F.sum("y").alias("total"))
         .orderBy(F.desc("total"), "segment_id")
     )
-    params = {
-        "keys": list(ds.segment_keys),
-        "regressors": list(ds.regressors),
-        "frequency": ds.frequency,
-        "interval_width": cfg.model.interval_width,
-        "prophet": {**cfg.model.prophet, "interval_width": cfg.model.interval_width},
-        "holidays_country": ds.holidays_country,
-        "run_date": args.run_date,
-        "run_id": "benchmark",
-        "library_versions": library_versions(),
-    }
+    params = train_params(cfg, args.run_date, "benchmark")
     schema = models_contract(ds.segment_keys).schema
     cores = spark.sparkContext.defaultParallelism
     print(f"master {spark.sparkContext.master} ({cores} cores), "

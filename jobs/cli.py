@@ -1,64 +1,132 @@
-"""The ``lakecast`` command: one sub-command per job, plus ``run`` for the whole chain."""
+"""The ``lakecast`` command: one sub-command per job, the chain, backfills and a summary.
+
+    lakecast ingest|features|train|score --run-date D   one job (also: spark-submit jobs/<job>.py)
+    lakecast run --run-date D                          the chain for one date, in one session
+    lakecast backfill --start D1 --end D2 [--force]    the chain date by date, resumable
+    lakecast summary --run-date D                      what the run date produced
+"""
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
 import time
 
 from jobs import features, ingest, score, train
-from jobs.common.runs import add_common_args, run_job
+from jobs.common.config import Config, load_config
+from jobs.common.logs import setup_logging
+from jobs.common.runs import add_common_args, parse_run_date
 
 # In chain order. Each module has main(argv) -> exit code.
 JOBS = {"ingest": ingest, "features": features, "train": train, "score": score}
+COMMANDS = [*JOBS, "run", "backfill", "summary"]
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = [*JOBS, "run"]
-    if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
-        print(
-            "usage: lakecast {" + ",".join(commands) + "} --run-date YYYY-MM-DD [options]\n\n"
-            "Batch forecasting on Spark and Delta Lake. Each command is one idempotent job for its\n"
-            "run date; `run` runs ingest, features, train and score in order.\n"
-            "`lakecast COMMAND --help` shows a command's options.",
-            file=sys.stdout if argv and argv[0] in ("-h", "--help") else sys.stderr,
-        )
-        if argv and argv[0] not in ("-h", "--help"):
-            print(f"lakecast: unknown command {argv[0]!r}", file=sys.stderr)
-        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        helping = bool(argv) and argv[0] in ("-h", "--help")
+        out = sys.stdout if helping else sys.stderr
+        print(__doc__.strip() if __doc__ else "", file=out)
+        if argv and not helping:
+            print(f"\nlakecast: unknown command {argv[0]!r}; choose from {', '.join(COMMANDS)}", file=out)
+        return 0 if helping else 2
     command, rest = argv[0], argv[1:]
-    if command == "run":
-        return run_chain(rest)
-    return JOBS[command].main(rest)
+    if command in JOBS:
+        return JOBS[command].main(rest)
+    return {"run": run_command, "backfill": backfill_command, "summary": summary_command}[command](rest)
 
 
-def chain_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lakecast run", description="ingest, features, train, score")
-    add_common_args(parser)
+def _chain_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--source", default=None, help="raw drop for ingest (default: dataset.source)")
+    parser.add_argument("--force-train", action="store_true", help="retrain even if not a retrain day")
     return parser
 
 
-def run_chain(argv: list[str]) -> int:
-    """Every job in order for one run date; stops at the first failure, then prints a summary."""
-    args = chain_parser().parse_args(argv)
-    common = ["--run-date", args.run_date.isoformat()]
+def run_chain(run_date: dt.date, args: argparse.Namespace) -> int:
+    """ingest, features, train (when due) and score for one run date; stops at the first failure."""
+    from jobs.common.cadence import training_decision
+
+    common = ["--run-date", run_date.isoformat()]
     common += ["--config", args.config] if args.config else []
-    common += ["--run-id", args.run_id] if args.run_id else []
-    started = time.monotonic()
     for i, (name, module) in enumerate(JOBS.items(), 1):
-        print(f"\n[{i}/{len(JOBS)}] lakecast {name} --run-date {args.run_date}", flush=True)
+        print(f"\n[{i}/{len(JOBS)}] lakecast {name} --run-date {run_date}", flush=True)
         extra = ["--source", args.source] if name == "ingest" and args.source else []
-        code = module.main(common + extra)
+        if name == "train":
+            due, why = (True, "--force-train") if args.force_train else training_decision(
+                load_config(args.config), run_date
+            )
+            print(f"training: {'yes' if due else 'no'} ({why})", flush=True)
+            if not due:
+                continue
+        run_id = ["--run-id", f"{args.run_id}:{name}"] if getattr(args, "run_id", None) else []
+        code = module.main(common + extra + run_id)
         if code != 0:
-            print(f"lakecast run: {name} failed (exit {code}); later jobs not run", file=sys.stderr)
+            print(f"lakecast: {name} failed for {run_date} (exit {code}); later jobs not run",
+                  file=sys.stderr)
             return code
-    print(f"\nchain done in {time.monotonic() - started:.0f} s")
-    return run_job("summary", lambda cfg, a: print_summary(cfg, a.run_date), args)
+    return 0
 
 
-def print_summary(cfg, run_date) -> None:
+def run_command(argv: list[str]) -> int:
+    parser = _chain_options(add_common_args(argparse.ArgumentParser(prog="lakecast run")))
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    code = run_chain(args.run_date, args)
+    if code == 0:
+        print(f"\nchain done in {time.monotonic() - started:.0f} s")
+        code = summary_command(["--run-date", args.run_date.isoformat()]
+                               + (["--config", args.config] if args.config else []))
+    return code
+
+
+def backfill_command(argv: list[str]) -> int:
+    """Run the chain for every date from --start to --end, in order; skip complete dates."""
+    parser = argparse.ArgumentParser(prog="lakecast backfill", description=backfill_command.__doc__)
+    parser.add_argument("--start", required=True, type=parse_run_date)
+    parser.add_argument("--end", required=True, type=parse_run_date)
+    parser.add_argument("--config", default=None)
+    parser.add_argument("--force", action="store_true", help="rerun dates already complete")
+    _chain_options(parser)
+    args = parser.parse_args(argv)
+    if args.end < args.start:
+        parser.error(f"--end {args.end} is before --start {args.start}")
+    setup_logging()
+    cfg = load_config(args.config)
+    done = set() if args.force else completed(cfg)
+    dates = [args.start + dt.timedelta(days=i) for i in range((args.end - args.start).days + 1)]
+    for day in dates:
+        if day in done:
+            print(f"backfill: {day} already complete, skipped (--force reruns it)")
+            continue
+        code = run_chain(day, args)
+        if code != 0:
+            print(f"backfill: stopped at {day}; rerun the same command to resume", file=sys.stderr)
+            return code
+    print(f"backfill: {len(dates)} date(s) from {args.start} to {args.end} complete")
+    return 0
+
+
+def completed(cfg: Config) -> set[dt.date]:
+    """Run dates whose latest ingest, features and score all succeeded (train may be skipped)."""
+    from jobs.common.runlog import completed_dates
+    from jobs.common.spark import get_spark
+
+    return completed_dates(get_spark(cfg), cfg, ["ingest", "features", "score"])
+
+
+def summary_command(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="lakecast summary")
+    parser.add_argument("--run-date", required=True, type=parse_run_date)
+    parser.add_argument("--config", default=None)
+    args = parser.parse_args(argv)
+    setup_logging("WARNING")
+    print_summary(load_config(args.config), args.run_date)
+    return 0
+
+
+def print_summary(cfg: Config, run_date: dt.date) -> None:
     """Segments forecast, fallbacks with reasons, table locations and an example query."""
     from pyspark.sql import functions as F
 
@@ -66,7 +134,9 @@ def print_summary(cfg, run_date) -> None:
 
     spark = get_spark(cfg)
     forecasts = cfg.table("forecasts")
-    rows = spark.table(forecasts.name).filter((F.col("run_date") == F.lit(run_date)) & (F.col("horizon_step") == 1))
+    rows = spark.table(forecasts.name).filter(
+        (F.col("run_date") == F.lit(run_date)) & (F.col("horizon_step") == 1)
+    )
     total = rows.count()
     fallbacks = (
         rows.filter("status = 'fallback'")
@@ -80,9 +150,9 @@ def print_summary(cfg, run_date) -> None:
     for r in fallbacks:
         print(f"  fallback to seasonal naive: {r['count']:>6,}  {r.reason}")
     print("  tables:")
-    for logical in ("sales", "quarantine", "demand", "models", "forecasts"):
+    for logical in cfg.tables:
         ref = cfg.table(logical)
-        print(f"    {ref.name:<18} {ref.path}")
+        print(f"    {ref.name:<20} {ref.path}")
     print("  example query (spark.sql, or any SQL client on the metastore):")
     print(f"    SELECT * FROM {forecasts.database}.forecast_latest WHERE segment_id = '<id>' ORDER BY ds")
 

@@ -23,7 +23,8 @@ from pyspark.sql import functions as F
 from jobs.common.config import Config, FeaturesConfig
 from jobs.common.lake import ensure_table, overwrite
 from jobs.common.periods import FREQUENCIES, last_complete_period
-from jobs.common.runs import LakecastError, job_parser, new_run_id, run_job
+from jobs.common.runlog import JobMetrics
+from jobs.common.runs import LakecastError, job_parser, run_job
 from schemas.bronze import sales_contract
 from schemas.silver import demand_contract
 
@@ -139,16 +140,17 @@ def with_eligibility(demand: DataFrame, keys: tuple[str, ...], features: Feature
     )
 
 
-def features(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str) -> DataFrame:
-    """Build ``silver.demand`` for ``run_date`` (replacing the previous build) and return it."""
+def features(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str) -> JobMetrics:
+    """Build ``silver.demand`` for ``run_date``, replacing the previous build."""
     ds = cfg.dataset
     sales_ref = ensure_table(spark, cfg, "sales", sales_contract(ds.attributes, ds.regressors))
     contract = demand_contract(ds.segment_keys, tuple(ds.regressors))
     target = ensure_table(spark, cfg, "demand", contract)
     sales = spark.table(sales_ref.name)
     bounds = sales.filter(F.col("event_date") <= F.lit(run_date)).agg(
-        F.min("event_date"), F.max("event_date")
+        F.min("event_date"), F.max("event_date"), F.count(F.lit(1))
     ).first()
+    n_sales = bounds[2]
     if bounds[0] is None:
         raise LakecastError(
             f"{sales_ref.name} has no sales on or before {run_date}; run `lakecast ingest` first"
@@ -182,14 +184,17 @@ def features(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str) -
     for r in sorted(stats, key=lambda r: (not r.eligible, r.reason or "")):
         label = "eligible" if r.eligible else f"baseline only ({r.reason})"
         print(f"  segments {label:<32} {r['count']:>8,}")
-    return spark.table(target.name)
+    return JobMetrics(
+        rows_in=n_sales,
+        rows_out=rows,
+        segments_ok=sum(r["count"] for r in stats if r.eligible),
+        segments_fallback=sum(r["count"] for r in stats if not r.eligible),
+        detail={"ineligible": {r.reason: r["count"] for r in stats if not r.eligible}},
+    )
 
 
-def _body(cfg: Config, args: argparse.Namespace) -> None:
-    from jobs.common.spark import get_spark
-
-    spark = get_spark(cfg, "lakecast-features")
-    features(spark, cfg, args.run_date, args.run_id or new_run_id("features", args.run_date))
+def _body(spark: SparkSession, cfg: Config, args: argparse.Namespace, run_id: str) -> JobMetrics:
+    return features(spark, cfg, args.run_date, run_id)
 
 
 def main(argv: list[str] | None = None) -> int:

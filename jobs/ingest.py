@@ -31,7 +31,8 @@ from pyspark.sql.types import StringType, StructField, StructType
 
 from jobs.common.config import Config, ConfigError, DatasetConfig, TableRef, is_uri
 from jobs.common.lake import ensure_table, merge_new_rows
-from jobs.common.runs import LakecastError, job_parser, new_run_id, run_job
+from jobs.common.runlog import JobMetrics
+from jobs.common.runs import LakecastError, job_parser, run_job
 from schemas.bronze import QUARANTINE, sales_contract
 
 log = logging.getLogger(__name__)
@@ -455,12 +456,20 @@ def print_summary(result: IngestResult) -> None:
     print("  line types: " + ", ".join(f"{k} {v:,}" for k, v in sorted(result.line_types.items())))
 
 
-def _body(cfg: Config, args: argparse.Namespace) -> None:
-    from jobs.common.spark import get_spark
-
-    spark = get_spark(cfg, "lakecast-ingest")
-    run_id = args.run_id or new_run_id("ingest", args.run_date)
-    print_summary(ingest(spark, cfg, args.run_date, run_id, source=args.source))
+def _body(spark: SparkSession, cfg: Config, args: argparse.Namespace, run_id: str) -> JobMetrics:
+    result = ingest(spark, cfg, args.run_date, run_id, source=args.source)
+    print_summary(result)
+    return JobMetrics(
+        rows_in=result.rows_read,
+        rows_out=result.rows_kept + result.rows_quarantined,
+        detail={
+            "files": result.files,
+            "rows_quarantined": result.rows_quarantined,
+            "inserted_sales": result.inserted_sales,
+            "inserted_quarantine": result.inserted_quarantine,
+            "reasons": result.reasons,
+        },
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -26,7 +26,8 @@ from pyspark.sql import functions as F
 from jobs.common.config import Config
 from jobs.common.lake import ensure_table, replace_run_date
 from jobs.common.periods import last_complete_period, next_periods
-from jobs.common.runs import LakecastError, job_parser, new_run_id, run_job
+from jobs.common.runlog import JobMetrics
+from jobs.common.runs import LakecastError, job_parser, run_job
 from jobs.models import SeasonalNaive, load_model
 from schemas.gold import forecasts_contract, models_contract
 from schemas.silver import demand_contract
@@ -83,7 +84,7 @@ def score_models(models: DataFrame, *, params: dict[str, Any], schema: Any, part
     return models.repartition(partitions, "segment_id").mapInPandas(score, schema=schema)
 
 
-def score(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str) -> DataFrame:
+def score(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str) -> JobMetrics:
     """Write ``run_date``'s forecasts for every segment in ``silver.demand``."""
     ds = cfg.dataset
     keys = ds.segment_keys
@@ -124,7 +125,12 @@ def score(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str) -> D
     print(f"score: {segments:,} segments x {ds.horizon} periods in {target.name} (run date {run_date})")
     for (model, status), n in sorted(by_status.items()):
         print(f"  {model:<15} {status:<9} {n:>8,}")
-    return written
+    return JobMetrics(
+        rows_in=segments,
+        rows_out=written.count(),
+        segments_ok=sum(n for (_, status), n in by_status.items() if status == "ok"),
+        segments_fallback=sum(n for (_, status), n in by_status.items() if status != "ok"),
+    )
 
 
 def create_views(spark: SparkSession, cfg: Config) -> None:
@@ -147,11 +153,8 @@ def create_views(spark: SparkSession, cfg: Config) -> None:
     )
 
 
-def _body(cfg: Config, args: argparse.Namespace) -> None:
-    from jobs.common.spark import get_spark
-
-    spark = get_spark(cfg, "lakecast-score")
-    score(spark, cfg, args.run_date, args.run_id or new_run_id("score", args.run_date))
+def _body(spark: SparkSession, cfg: Config, args: argparse.Namespace, run_id: str) -> JobMetrics:
+    return score(spark, cfg, args.run_date, run_id)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,7 +27,8 @@ from pyspark.sql import functions as F
 from jobs.common.config import Config
 from jobs.common.lake import ensure_table, replace_run_date
 from jobs.common.periods import last_complete_period
-from jobs.common.runs import LakecastError, job_parser, new_run_id, run_job
+from jobs.common.runlog import JobMetrics
+from jobs.common.runs import LakecastError, job_parser, run_job
 from jobs.models import ModelFailure, ProphetForecaster, SeasonalNaive
 from schemas.gold import models_contract
 from schemas.silver import demand_contract
@@ -106,21 +107,47 @@ def fit_segment(pdf: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
     )
 
 
+def train_params(cfg: Config, run_date: dt.date, run_id: str) -> dict[str, Any]:
+    """Everything the per-segment function needs, as plain picklable values."""
+    ds = cfg.dataset
+    return {
+        "keys": list(ds.segment_keys),
+        "regressors": list(ds.regressors),
+        "frequency": ds.frequency,
+        "interval_width": cfg.model.interval_width,
+        "prophet": {**cfg.model.prophet, "interval_width": cfg.model.interval_width},
+        "holidays_country": ds.holidays_country,
+        "run_date": run_date,
+        "run_id": run_id,
+        "library_versions": library_versions(),
+    }
+
+
 def train_models(
-    demand: DataFrame, *, params: dict[str, Any], schema: Any
+    demand: DataFrame, *, params: dict[str, Any], schema: Any, partitions: int | None = None
 ) -> DataFrame:
-    """Per-segment models for the history in ``demand`` (already cut at the run date)."""
+    """Per-segment models for the history in ``demand`` (already cut at the run date).
+
+    Segments are hashed into ``partitions`` tasks (default 16 per core): small tasks keep every
+    core busy to the end, since fit times differ a lot between segments.
+    """
     keys = params["keys"]
     columns = [*keys, "segment_id", "ds", "y", "is_closed", "eligible", "ineligible_reason",
                *params["regressors"]]
+    partitions = partitions or 16 * demand.sparkSession.sparkContext.defaultParallelism
 
     def fit(pdf: pd.DataFrame) -> pd.DataFrame:
         return fit_segment(pdf, params)
 
-    return demand.select(*columns).groupBy(*keys).applyInPandas(fit, schema=schema)
+    return (
+        demand.select(*columns)
+        .repartition(partitions, *keys)
+        .groupBy(*keys)
+        .applyInPandas(fit, schema=schema)
+    )
 
 
-def train(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str) -> DataFrame:
+def train(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str) -> JobMetrics:
     """Fit every segment of ``silver.demand`` and replace ``run_date``'s rows in ``gold.models``."""
     ds = cfg.dataset
     demand_ref = ensure_table(spark, cfg, "demand", demand_contract(ds.segment_keys, tuple(ds.regressors)))
@@ -134,18 +161,7 @@ def train(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str) -> D
             f"`lakecast features --run-date {run_date}` first"
         )
     history = demand.filter(F.col("ds") <= F.lit(last_complete_period(run_date, ds.frequency)))
-    params = {
-        "keys": list(ds.segment_keys),
-        "regressors": list(ds.regressors),
-        "frequency": ds.frequency,
-        "interval_width": cfg.model.interval_width,
-        "prophet": {**cfg.model.prophet, "interval_width": cfg.model.interval_width},
-        "holidays_country": ds.holidays_country,
-        "run_date": run_date,
-        "run_id": run_id,
-        "library_versions": library_versions(),
-    }
-    models = train_models(history, params=params, schema=contract.schema)
+    models = train_models(history, params=train_params(cfg, run_date, run_id), schema=contract.schema)
     replace_run_date(spark, target, models, run_date)
     written = spark.table(target.name).filter(F.col("run_date") == F.lit(run_date))
     summary = written.groupBy("model", "status", F.split("reason", ":")[0].alias("reason")).count().collect()
@@ -155,14 +171,17 @@ def train(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str) -> D
     for r in sorted(summary, key=lambda r: (r.status, r.reason or "")):
         why = f" ({r.reason})" if r.reason else ""
         print(f"  {r.model:<15} {r.status:<9}{why:<20} {r['count']:>8,}")
-    return written
+    return JobMetrics(
+        rows_in=history.count(),
+        rows_out=total,
+        segments_ok=sum(r["count"] for r in summary if r.status == "ok"),
+        segments_fallback=sum(r["count"] for r in summary if r.status != "ok"),
+        detail={"fallback_reasons": {r.reason: r["count"] for r in summary if r.reason}},
+    )
 
 
-def _body(cfg: Config, args: argparse.Namespace) -> None:
-    from jobs.common.spark import get_spark
-
-    spark = get_spark(cfg, "lakecast-train")
-    train(spark, cfg, args.run_date, args.run_id or new_run_id("train", args.run_date))
+def _body(spark: SparkSession, cfg: Config, args: argparse.Namespace, run_id: str) -> JobMetrics:
+    return train(spark, cfg, args.run_date, run_id)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from pyspark.sql.types import DateType, DoubleType, IntegerType, StringType, StructType
+from pyspark.sql.types import (
+    DateType,
+    DoubleType,
+    IntegerType,
+    LongType,
+    StringType,
+    StructType,
+    TimestampType,
+)
 
 from schemas import TableContract, col
 from schemas.silver import key_columns
@@ -61,3 +69,25 @@ def forecasts_contract(keys: Iterable[str]) -> TableContract:
         comment="Forecasts per segment and period; one set per scoring run date.",
         partition_by=("run_date",),
     )
+
+
+PIPELINE_RUNS = TableContract(
+    schema=StructType(
+        [
+            col("run_id", StringType(), "Id of the job run", False),
+            col("job", StringType(), "ingest, features, train, score, ...", False),
+            col("run_date", DateType(), "Run date the job ran for", False),
+            col("started_at", TimestampType(), "Start, UTC", False),
+            col("finished_at", TimestampType(), "End, UTC", False),
+            col("duration_s", DoubleType(), "Wall-clock seconds", False),
+            col("status", StringType(), "success or failed", False),
+            col("rows_in", LongType(), "Rows the job read"),
+            col("rows_out", LongType(), "Rows the job wrote"),
+            col("segments_ok", LongType(), "Segments served by their own model"),
+            col("segments_fallback", LongType(), "Segments served by the fallback"),
+            col("error", StringType(), "Error message when the job failed"),
+            col("detail", StringType(), "JSON with job-specific counts"),
+        ]
+    ),
+    comment="One row per job run, failed ones included: the pipeline's run log.",
+)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -14,6 +15,8 @@ from jobs.common.config import DEFAULT_CONFIG, Config, load_config
 from jobs.common.spark import get_spark
 
 LAYERS = ("bronze", "silver", "gold")
+DENSE = ["85123A", "22423", "84879", "21212", "47566", "20725"]
+SOURCE = DEFAULT_CONFIG.parent.parent / "data" / "online_retail_II_transactions.csv.xz"
 
 
 def write_config(folder: Path, overrides: dict[str, Any] | None = None) -> Config:
@@ -68,3 +71,20 @@ def make_cfg(spark, tmp_path: Path) -> Callable[..., Config]:
         return write_config(tmp_path / name, overrides)
 
     return factory
+
+
+@pytest.fixture(scope="session")
+def slice_csv(tmp_path_factory) -> Path:
+    """Every line of six best sellers, three rare products, a late starter and postage."""
+    raw = pd.read_csv(SOURCE, dtype=str, keep_default_na=False)
+    counts = raw["StockCode"].value_counts()
+    rare = sorted(counts[(counts >= 3) & (counts <= 6)].index)[:3]
+    first_seen = raw.groupby("StockCode")["InvoiceDate"].first()
+    late = sorted(
+        c for c in first_seen.index
+        if first_seen[c].startswith("11/") and "/2011" in first_seen[c] and counts[c] > 20
+    )[:1]
+    keep = raw[raw["StockCode"].isin(DENSE + rare + late + ["POST"])]
+    path = tmp_path_factory.mktemp("slice") / "retail_slice.csv"
+    keep.to_csv(path, index=False)
+    return path

@@ -8,38 +8,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
-from jobs.common.config import DEFAULT_CONFIG
 from jobs.features import features
 from jobs.ingest import ingest
 from jobs.score import score
 from jobs.train import train
-from tests.conftest import LAYERS, write_config
+from tests.conftest import DENSE, LAYERS, write_config
 
 RUN_DATE = dt.date(2011, 12, 9)
 EARLIER = dt.date(2011, 12, 2)
-DENSE = ["85123A", "22423", "84879", "21212", "47566", "20725"]
-SOURCE = DEFAULT_CONFIG.parent.parent / "data" / "online_retail_II_transactions.csv.xz"
-
-
-@pytest.fixture(scope="module")
-def slice_csv(tmp_path_factory) -> Path:
-    """Every line of six best sellers, three rare products, a late starter and postage."""
-    raw = pd.read_csv(SOURCE, dtype=str, keep_default_na=False)
-    counts = raw["StockCode"].value_counts()
-    rare = sorted(counts[(counts >= 3) & (counts <= 6)].index)[:3]
-    first_seen = raw.groupby("StockCode")["InvoiceDate"].first()
-    late = sorted(
-        c for c in first_seen.index
-        if first_seen[c].startswith("11/") and "/2011" in first_seen[c] and counts[c] > 20
-    )[:1]
-    keep = raw[raw["StockCode"].isin(DENSE + rare + late + ["POST"])]
-    path = tmp_path_factory.mktemp("slice") / "retail_slice.csv"
-    keep.to_csv(path, index=False)
-    return path
 
 
 @pytest.fixture(scope="module")

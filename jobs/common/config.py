@@ -22,12 +22,14 @@ FREQUENCIES = ("daily", "weekly", "monthly", "quarterly")
 REQUIRED_ROLES = ("timestamp", "quantity")
 OPTIONAL_ROLES = ("order_id", "item_id", "description", "unit_price", "customer_id")
 LAYERS = ("bronze", "silver", "gold")
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 DEFAULT_TABLES = {
     "sales": "bronze.sales",
     "quarantine": "bronze.quarantine",
     "demand": "silver.demand",
     "models": "gold.models",
     "forecasts": "gold.forecasts",
+    "pipeline_runs": "gold.pipeline_runs",
 }
 
 
@@ -99,6 +101,15 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
+class ScheduleConfig:
+    """Retraining cadence: daily, weekly (on a weekday) or monthly (on a day of the month)."""
+
+    retrain: str = "weekly"
+    retrain_weekday: str = "monday"
+    retrain_day_of_month: int = 1
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration; build it with :func:`load_config`."""
 
@@ -111,6 +122,7 @@ class Config:
     dataset: DatasetConfig
     features: FeaturesConfig
     model: ModelConfig
+    schedule: ScheduleConfig
     hash_key_env: str
     allow_demo_key: bool
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
@@ -218,6 +230,21 @@ def _parse_model(d: dict[str, Any]) -> ModelConfig:
     )
 
 
+def _parse_schedule(d: dict[str, Any]) -> ScheduleConfig:
+    s = ScheduleConfig(
+        retrain=str(d.get("retrain", "weekly")),
+        retrain_weekday=str(d.get("retrain_weekday", "monday")).lower(),
+        retrain_day_of_month=int(d.get("retrain_day_of_month", 1)),
+    )
+    if s.retrain not in ("daily", "weekly", "monthly"):
+        raise ConfigError(f"config schedule.retrain must be daily, weekly or monthly, got {s.retrain!r}")
+    if s.retrain_weekday not in WEEKDAYS:
+        raise ConfigError(f"config schedule.retrain_weekday must be one of {WEEKDAYS}, got {s.retrain_weekday!r}")
+    if not 1 <= s.retrain_day_of_month <= 28:
+        raise ConfigError("config schedule.retrain_day_of_month must be between 1 and 28")
+    return s
+
+
 def _env_spark_conf() -> dict[str, str]:
     """``LAKECAST_SPARK_CONF="k=v;k=v"`` as a dict."""
     out = {}
@@ -269,6 +296,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         dataset=_parse_dataset(raw.get("dataset") or {}, base),
         features=_parse_features(raw.get("features") or {}),
         model=_parse_model(raw.get("model") or {}),
+        schedule=_parse_schedule(raw.get("schedule") or {}),
         hash_key_env=str(privacy.get("hash_key_env", "LAKECAST_HASH_KEY")),
         allow_demo_key=bool(privacy.get("allow_demo_key", False)),
         raw=raw,

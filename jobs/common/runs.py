@@ -8,10 +8,19 @@ import logging
 import os
 import uuid
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from jobs.common.config import Config, ConfigError, load_config
 
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from jobs.common.runlog import JobMetrics
+
 log = logging.getLogger(__name__)
+
+# A job body: (spark, config, parsed arguments, run id) -> what it did.
+JobBody = Callable[["SparkSession", Config, argparse.Namespace, str], "JobMetrics | None"]
 
 
 class LakecastError(Exception):
@@ -39,23 +48,49 @@ def add_common_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return parser
 
 
-def run_job(
-    name: str, body: Callable[[Config, argparse.Namespace], object], args: argparse.Namespace
-) -> int:
-    """Load config, run ``body`` and turn failures into a non-zero exit code with a clear log line."""
+def run_job(name: str, body: JobBody, args: argparse.Namespace) -> int:
+    """Run one job: config, session, ``body``, then a row in the run log whatever happened.
+
+    Returns the exit code: 0 on success, 2 for failures the user can act on (bad config, missing
+    input), 1 for anything else. Only a config that cannot be read leaves no run-log row, since
+    the log's location comes from the config.
+    """
     from jobs.common.logs import setup_logging
+    from jobs.common.runlog import JobMetrics, record_run
+    from jobs.common.spark import get_spark
 
     setup_logging()
     try:
         cfg = load_config(args.config)
-        body(cfg, args)
-    except (ConfigError, LakecastError, FileNotFoundError) as exc:
+    except ConfigError as exc:
         log.error("%s failed: %s", name, exc)
         return 2
-    except Exception:
+    run_id = args.run_id or new_run_id(name, args.run_date)
+    started = dt.datetime.now(dt.timezone.utc)
+    metrics, error, code, spark = JobMetrics(), None, 0, None
+    try:
+        spark = get_spark(cfg, f"lakecast-{name}")
+        metrics = body(spark, cfg, args, run_id) or JobMetrics()
+    except (ConfigError, LakecastError, FileNotFoundError) as exc:
+        log.error("%s failed: %s", name, exc)
+        error, code = str(exc), 2
+    except Exception as exc:
         log.exception("%s failed", name)
-        return 1
-    return 0
+        error, code = f"{type(exc).__name__}: {exc}", 1
+    finished = dt.datetime.now(dt.timezone.utc)
+    if spark is not None:
+        try:
+            record_run(
+                spark, cfg, run_id=run_id, job=name, run_date=args.run_date, started_at=started,
+                finished_at=finished, status="success" if code == 0 else "failed",
+                metrics=metrics, error=error,
+            )
+        except Exception:  # the run log must never hide the job's own outcome
+            log.exception("%s: could not write the run log", name)
+            code = code or 1
+    log.info("%s %s %s in %.1f s", name, args.run_date, "succeeded" if code == 0 else "failed",
+             (finished - started).total_seconds())
+    return code
 
 
 def job_parser(name: str, description: str) -> argparse.ArgumentParser:

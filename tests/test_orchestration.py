@@ -1,0 +1,168 @@
+"""Orchestration: the nightly DAG, backfills, the run log and a real standalone Spark cluster."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pendulum
+import pytest
+from pyspark.sql import functions as F
+
+from jobs import ingest
+from jobs.cli import backfill_command
+from jobs.common.cadence import due_by_cadence
+from tests.conftest import LAYERS, write_config
+
+PROJECT = Path(__file__).resolve().parents[1]
+DAGS = PROJECT / "dags"
+VENV_BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="module")
+def dagbag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(DAGS))
+
+
+def test_dags_import_without_errors(dagbag):
+    assert dagbag.import_errors == {}
+    assert "lakecast_nightly" in dagbag.dags
+
+
+def test_nightly_dag_structure(dagbag):
+    dag = dagbag.dags["lakecast_nightly"]
+    assert {t.task_id: sorted(t.downstream_task_ids) for t in dag.tasks} == {
+        "ingest": ["features"],
+        "features": ["choose_training"],
+        "choose_training": ["keep_models", "train"],
+        "train": ["score"],
+        "keep_models": ["score"],
+        "score": [],
+    }
+    assert dag.max_active_runs == 1 and dag.catchup is False
+    assert dag.get_task("score").trigger_rule == "none_failed_min_one_success"
+    assert dag.get_task("train").retries == 2
+
+
+def test_run_date_is_rendered_from_the_data_interval(dagbag):
+    dag = dagbag.dags["lakecast_nightly"]
+    task = dag.get_task("features")
+    context = {"data_interval_start": pendulum.datetime(2011, 12, 9, tz="UTC"), "run_id": "scheduled__x"}
+    rendered = task.render_template(task.application_args, context, jinja_env=dag.get_template_env())
+    assert rendered == ["--run-date", "2011-12-09", "--run-id", "scheduled__x:features"]
+    assert task.application.endswith("jobs/features.py")
+
+
+def test_dag_files_import_no_heavy_libraries():
+    code = (
+        "import sys; sys.path.insert(0, 'dags'); import lakecast_nightly; "
+        "heavy = [m for m in ('pyspark', 'pandas', 'prophet') if m in sys.modules]; "
+        "print(','.join(heavy))"
+    )
+    env = {**os.environ, "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == ""
+
+
+@pytest.mark.parametrize(
+    "day, cadence, expected",
+    [
+        (dt.date(2011, 12, 5), "weekly", True),  # a Monday
+        (dt.date(2011, 12, 6), "weekly", False),
+        (dt.date(2011, 12, 1), "monthly", True),
+        (dt.date(2011, 12, 2), "monthly", False),
+        (dt.date(2011, 12, 2), "daily", True),
+    ],
+)
+def test_retrain_cadence(day, cadence, expected):
+    assert due_by_cadence(day, cadence) is expected
+
+
+def contents(spark, table, drop=("run_id",)):
+    df = spark.table(table)
+    return sorted(tuple(r) for r in df.select(*[c for c in df.columns if c not in drop]).collect())
+
+
+@pytest.mark.slow
+def test_backfill_of_three_dates_is_resumable_and_idempotent(spark, slice_csv, tmp_path, capsys):
+    for layer in LAYERS:
+        spark.sql(f"DROP DATABASE IF EXISTS {layer} CASCADE")
+    cfg = write_config(tmp_path / "bf", {"dataset": {**write_config(tmp_path / "base").raw["dataset"],
+                                                     "source": str(slice_csv)}})
+    args = ["--start", "2011-12-07", "--end", "2011-12-09", "--config", str(cfg.path)]
+    assert backfill_command(args) == 0
+    tables = ("silver.demand", "gold.models", "gold.forecasts")
+    first = {t: contents(spark, t) for t in tables}
+    dates = {r.run_date for r in spark.table("gold.forecasts").select("run_date").distinct().collect()}
+    assert dates == {dt.date(2011, 12, 7), dt.date(2011, 12, 8), dt.date(2011, 12, 9)}
+    # 12-07 has no model yet: trained; 12-08 and 12-09 (weekly on Monday) keep it
+    assert {r.run_date for r in spark.table("gold.models").select("run_date").distinct().collect()} == {
+        dt.date(2011, 12, 7)
+    }
+    capsys.readouterr()
+    assert backfill_command(args) == 0  # resumed: everything complete, nothing rerun
+    assert capsys.readouterr().out.count("already complete, skipped") == 3
+    assert backfill_command([*args, "--force"]) == 0
+    assert {t: contents(spark, t) for t in tables} == first
+    runs = spark.table("gold.pipeline_runs")
+    assert runs.filter("status = 'failed'").count() == 0
+    assert runs.filter("job = 'score'").count() == 6
+
+
+def test_a_failing_job_exits_non_zero_and_leaves_a_failed_row(spark, make_cfg):
+    cfg = make_cfg()
+    bad = make_cfg({"dataset": {**cfg.raw["dataset"],
+                                "columns": {**cfg.raw["dataset"]["columns"], "quantity": "Qty"}}},
+                   name="bad")
+    code = ingest.main(["--run-date", "2011-12-09", "--config", str(bad.path), "--run-id", "bad-run"])
+    assert code == 2
+    row = spark.table("gold.pipeline_runs").filter("run_id = 'bad-run'").first()
+    assert (row.job, row.status, row.run_date) == ("ingest", "failed", dt.date(2011, 12, 9))
+    assert "lacks the configured columns {'quantity': 'Qty'}" in row.error
+    assert row.finished_at >= row.started_at
+
+
+def airflow_env(home: Path, config: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW_CONN_SPARK_DEFAULT": '{"conn_type": "spark", "host": "local[2]"}',
+        "LAKECAST_CONFIG": str(config),
+        "PATH": f"{VENV_BIN}:{os.environ['PATH']}",
+    }
+
+
+@pytest.mark.slow
+def test_airflow_dags_test_runs_the_nightly_dag_end_to_end(slice_csv, tmp_path):
+    base = write_config(tmp_path / "base")
+    cfg = write_config(tmp_path / "af", {"dataset": {**base.raw["dataset"], "source": str(slice_csv)}})
+    env = airflow_env(tmp_path / "airflow_home", cfg.path)
+    airflow = str(VENV_BIN / "airflow")
+    migrate = subprocess.run([airflow, "db", "migrate"], env=env, capture_output=True, text=True)
+    assert migrate.returncode == 0, migrate.stderr[-3000:]
+    run = subprocess.run(
+        # triggered at midnight after 2011-12-09: data interval [12-09, 12-10), run date 12-09
+        [airflow, "dags", "test", "lakecast_nightly", "2011-12-10"], env=env, capture_output=True, text=True,
+        timeout=1200,
+    )
+    log = run.stdout + run.stderr
+    assert run.returncode == 0, log[-5000:]
+    assert "training: yes (no model trained on or before the run date yet)" in log
+
+    from deltalake import DeltaTable
+
+    runs = DeltaTable(cfg.table("pipeline_runs").path).to_pandas()
+    assert sorted(runs["job"]) == ["features", "ingest", "score", "train"]
+    assert set(runs["status"]) == {"success"}
+    assert set(runs["run_date"].astype(str)) == {"2011-12-09"}
+    assert all(r.startswith("manual__") or ":" in r for r in runs["run_id"])
+    forecasts = DeltaTable(cfg.table("forecasts").path).to_pandas()
+    assert forecasts["segment_id"].nunique() >= 10
