@@ -22,6 +22,7 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 PROJECT = os.environ.get("LAKECAST_HOME", os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 JARS = os.environ.get("LAKECAST_SPARK_JARS") or ",".join(sorted(glob.glob(f"{PROJECT}/.cache/jars/*.jar")))
 PYSPARK_PYTHON = os.environ.get("LAKECAST_PYSPARK_PYTHON", sys.executable)
+LOG4J = f"{PROJECT}/jobs/common/log4j2.properties"
 RUN_DATE = "{{ data_interval_start | ds }}"
 
 default_args = {
@@ -41,7 +42,12 @@ def spark_job(job: str, **kwargs: object) -> SparkSubmitOperator:
         application_args=["--run-date", RUN_DATE, "--run-id", f"{{{{ run_id }}}}:{job}"],
         conn_id="spark_default",
         jars=JARS or None,
-        conf={"spark.pyspark.python": PYSPARK_PYTHON, "spark.pyspark.driver.python": PYSPARK_PYTHON},
+        conf={
+            "spark.pyspark.python": PYSPARK_PYTHON,
+            "spark.pyspark.driver.python": PYSPARK_PYTHON,
+            # lakecast's log settings: warnings and errors from Spark, not every INFO line
+            "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{LOG4J}",
+        },
         name=f"lakecast-{job}",
         **kwargs,
     )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,10 @@ import yaml
 
 from jobs.common.config import DEFAULT_CONFIG, Config, load_config
 from jobs.common.spark import get_spark
+
+# Airflow reads its home at import: keep the tests' Airflow out of ~/airflow.
+os.environ.setdefault("AIRFLOW_HOME", os.path.join(tempfile.gettempdir(), "lakecast-tests-airflow"))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
 LAYERS = ("bronze", "silver", "gold")
 DENSE = ["85123A", "22423", "84879", "21212", "47566", "20725"]

@@ -134,3 +134,16 @@ def test_a_healthy_segment_gets_prophet_with_its_metadata():
     assert (row.train_start, row.train_end) == (dt.date(2011, 1, 1), dt.date(2011, 3, 31))
     assert row.model_version.startswith("20110331-")
     assert SeasonalNaive.from_json(row.fallback_json).anchor is not None
+
+
+def test_prophet_with_a_regressor_predicts_with_its_last_value_carried_forward():
+    rng = np.random.default_rng(3)
+    history = daily_history(rng.poisson(20, 90).astype(float))
+    history["price"] = np.linspace(1.0, 2.0, len(history))
+    model = ProphetForecaster({"uncertainty_samples": 0}, None, ("price",)).fit(history)
+    future = pd.DataFrame({"ds": pd.date_range("2011-04-01", periods=5, freq="D")})
+    restored = load_model("prophet", model.to_json())
+    carried = restored.predict(future)
+    explicit = restored.predict(future.assign(price=2.0))
+    pd.testing.assert_frame_equal(carried, explicit)
+    assert restored.last_regressors == {"price": 2.0}

@@ -52,6 +52,7 @@ class ProphetForecaster(Forecaster):
         self.settings = {k: v for k, v in (settings or {}).items() if k in PROPHET_ARGS}
         self.holidays_country = holidays_country
         self.regressors = tuple(regressors)
+        self.last_regressors: dict[str, float] = {}
         self.model = None
 
     def fit(self, history: pd.DataFrame) -> ProphetForecaster:
@@ -76,11 +77,18 @@ class ProphetForecaster(Forecaster):
         finally:
             _clean_cmdstan_tmp()
         self.model = model
+        observed = train.dropna(subset=["y"])
+        self.last_regressors = {r: float(observed[r].iloc[-1]) for r in self.regressors}
         return self
 
     def predict(self, future: pd.DataFrame) -> pd.DataFrame:
-        frame = future[["ds", *self.regressors]].copy()
+        frame = future.copy()
         frame["ds"] = pd.to_datetime(frame["ds"])
+        # Future regressor values not supplied: carry the last observed value forward.
+        for r in self.regressors:
+            value = frame[r] if r in frame else pd.Series(np.nan, index=frame.index)
+            frame[r] = value.fillna(self.last_regressors[r])
+        frame = frame[["ds", *self.regressors]]
         # Prophet samples its intervals from numpy's global generator: seed it so that a rerun
         # gives the same bounds.
         np.random.seed(SEED)
@@ -100,6 +108,7 @@ class ProphetForecaster(Forecaster):
                 "settings": self.settings,
                 "holidays_country": self.holidays_country,
                 "regressors": list(self.regressors),
+                "last_regressors": self.last_regressors,
                 "model": model_to_json(self.model),
             }
         )
@@ -110,5 +119,6 @@ class ProphetForecaster(Forecaster):
 
         d = json.loads(payload)
         out = cls(d["settings"], d["holidays_country"], tuple(d["regressors"]))
+        out.last_regressors = d.get("last_regressors", {})
         out.model = model_from_json(d["model"])
         return out
