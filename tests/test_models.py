@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from jobs.models import ProphetForecaster, SeasonalNaive, load_model
+from jobs.models import AutoETSForecaster, AutoThetaForecaster, ModelFailure, ProphetForecaster, SeasonalNaive, load_model
 from jobs.train import fit_segment
 
 RUN_DATE = dt.date(2011, 3, 31)
@@ -147,3 +147,20 @@ def test_prophet_with_a_regressor_predicts_with_its_last_value_carried_forward()
     explicit = restored.predict(future.assign(price=2.0))
     pd.testing.assert_frame_equal(carried, explicit)
     assert restored.last_regressors == {"price": 2.0}
+
+
+@pytest.mark.parametrize("family", [AutoETSForecaster, AutoThetaForecaster])
+def test_statistical_families_round_trip_and_refuse_periods_past_their_path(family):
+    rng = np.random.default_rng(4)
+    t = np.arange(120)
+    history = daily_history(40 + 8 * np.sin(2 * np.pi * t / 7) + rng.normal(0, 2, len(t)), closed=[5, 12])
+    model = family("daily", 0.8, path_periods=30).fit(history)
+    future = pd.DataFrame({"ds": pd.date_range("2011-05-01", periods=28, freq="D")})
+    out = model.predict(future)
+    assert np.isfinite(out[["yhat", "yhat_lower", "yhat_upper"]].to_numpy()).all()
+    assert (out["yhat_lower"] <= out["yhat"]).all() and (out["yhat"] <= out["yhat_upper"]).all()
+    pd.testing.assert_frame_equal(load_model(family.name, model.to_json()).predict(future), out)
+    with pytest.raises(ModelFailure, match="stores 30 periods"):
+        model.predict(pd.DataFrame({"ds": pd.date_range("2011-05-31", periods=2, freq="D")}))
+    with pytest.raises(ModelFailure, match="two full seasons"):
+        family("daily").fit(daily_history([1.0, 2.0, 3.0]))

@@ -9,9 +9,12 @@ from __future__ import annotations
 from jobs.models.base import Forecaster, ModelFailure
 from jobs.models.naive import SeasonalNaive
 from jobs.models.prophet_model import ProphetForecaster
+from jobs.models.stats import AutoETSForecaster, AutoThetaForecaster
 
 MODELS: dict[str, type[Forecaster]] = {
     SeasonalNaive.name: SeasonalNaive,
+    AutoThetaForecaster.name: AutoThetaForecaster,
+    AutoETSForecaster.name: AutoETSForecaster,
     ProphetForecaster.name: ProphetForecaster,
 }
 
@@ -21,4 +24,13 @@ def load_model(kind: str, payload: str) -> Forecaster:
     return MODELS[kind].from_json(payload)
 
 
-__all__ = ["MODELS", "Forecaster", "ModelFailure", "ProphetForecaster", "SeasonalNaive", "load_model"]
+__all__ = [
+    "MODELS",
+    "AutoETSForecaster",
+    "AutoThetaForecaster",
+    "Forecaster",
+    "ModelFailure",
+    "ProphetForecaster",
+    "SeasonalNaive",
+    "load_model",
+]

@@ -1,0 +1,117 @@
+"""Fast statistical families from statsforecast (AutoETS, AutoTheta) behind the model interface.
+
+These models forecast from their training origin, so a fitted model is stored as what it
+forecasts: its forecast path (mean and interval) for the next ``path_periods`` periods after the
+last training period, plus the model it selected. Predicting a period past the stored path is a
+:class:`ModelFailure` (the caller falls back). Closed periods are filled with zero before
+fitting: the families need a gap-free series, and closures recur with the season.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from jobs.common.periods import period_number, season_length
+from jobs.models.base import FORECAST_COLUMNS, Forecaster, ModelFailure
+
+
+class StatsForecaster(Forecaster):
+    """Base for the statsforecast families; subclasses say which model to build."""
+
+    family: ClassVar[str]
+
+    def __init__(self, frequency: str, interval_width: float = 0.8, path_periods: int = 90) -> None:
+        self.frequency = frequency
+        self.interval_width = interval_width
+        self.path_periods = path_periods
+        self.anchor: int | None = None
+        self.path: dict[str, list[float]] = {}
+        self.description = ""
+
+    def build(self) -> Any:
+        raise NotImplementedError
+
+    def fit(self, history: pd.DataFrame) -> StatsForecaster:
+        h = history.sort_values("ds")
+        periods = period_number(h["ds"], self.frequency)
+        grid = np.zeros(periods[-1] - periods[0] + 1)
+        values = h["y"].astype(float).fillna(0.0).to_numpy()
+        grid[periods - periods[0]] = values
+        if len(grid) < 2 * season_length(self.frequency) or not np.isfinite(grid).all():
+            raise ModelFailure("too_short", f"{self.name} needs two full seasons")
+        level = int(round(self.interval_width * 100))
+        try:
+            out = self.build().forecast(y=grid, h=self.path_periods, level=[level])
+        except Exception as exc:  # numerical failures: the caller falls back
+            raise ModelFailure(f"{self.name}_failed", f"{type(exc).__name__}: {exc}"[:300]) from exc
+        mean = np.asarray(out["mean"], dtype=float)
+        lower = np.asarray(out[f"lo-{level}"], dtype=float)
+        upper = np.asarray(out[f"hi-{level}"], dtype=float)
+        if not (np.isfinite(mean).all() and np.isfinite(lower).all() and np.isfinite(upper).all()):
+            raise ModelFailure(f"{self.name}_failed", "non-finite forecast")
+        self.anchor = int(periods[-1])
+        self.path = {"mean": mean.tolist(), "lower": lower.tolist(), "upper": upper.tolist()}
+        return self
+
+    def predict(self, future: pd.DataFrame) -> pd.DataFrame:
+        ds = pd.to_datetime(future["ds"]).reset_index(drop=True)
+        steps = period_number(ds, self.frequency) - self.anchor
+        if (steps < 1).any() or (steps > len(self.path["mean"])).any():
+            raise ModelFailure(
+                "beyond_path", f"{self.name} stores {len(self.path['mean'])} periods after its origin"
+            )
+        idx = steps - 1
+        return pd.DataFrame(
+            {
+                "ds": ds,
+                "yhat": np.asarray(self.path["mean"])[idx],
+                "yhat_lower": np.asarray(self.path["lower"])[idx],
+                "yhat_upper": np.asarray(self.path["upper"])[idx],
+            }
+        )[FORECAST_COLUMNS]
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "frequency": self.frequency,
+                "interval_width": self.interval_width,
+                "path_periods": self.path_periods,
+                "anchor": self.anchor,
+                "path": self.path,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, payload: str) -> StatsForecaster:
+        d = json.loads(payload)
+        model = cls(d["frequency"], d["interval_width"], d["path_periods"])
+        model.anchor, model.path = d["anchor"], d["path"]
+        return model
+
+
+class AutoETSForecaster(StatsForecaster):
+    """Exponential smoothing with automatic error/trend/season selection (statsforecast AutoETS)."""
+
+    name = "ets"
+
+    def build(self) -> Any:
+        from statsforecast.models import AutoETS
+
+        m = season_length(self.frequency)
+        # ETS handles seasons up to 24 periods; longer ones (weekly data) go non-seasonal.
+        return AutoETS(season_length=m if m <= 24 else 1)
+
+
+class AutoThetaForecaster(StatsForecaster):
+    """The Theta method with automatic variant selection (statsforecast AutoTheta)."""
+
+    name = "theta"
+
+    def build(self) -> Any:
+        from statsforecast.models import AutoTheta
+
+        return AutoTheta(season_length=season_length(self.frequency))
