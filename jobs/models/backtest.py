@@ -1,0 +1,85 @@
+"""Rolling-origin backtest of one segment: plain pandas, no Spark (the evaluate job maps it).
+
+Window k of K ends ``(K - k) * step`` periods before the last period; its cutoff is ``horizon``
+periods before that end. Every candidate is fitted only on the periods up to the cutoff and
+forecasts the ``horizon`` periods after it; errors are measured on the open periods of that
+window (closed periods are excluded). A candidate that fails on a window is recorded as failed
+with its reason; the other candidates are still evaluated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from jobs.common.periods import season_length
+from jobs.models.base import Forecaster, ModelFailure
+from jobs.models.metrics import METRICS, seasonal_naive_scale, window_metrics
+
+RESULT_COLUMNS = ["model", "window", "cutoff", "n_train", "n_test", "status", "reason", *METRICS]
+
+
+def cutoffs(n_periods: int, *, horizon: int, windows: int, step: int) -> list[int]:
+    """Positions (0-based, in the calendar) of each window's last training period, oldest first."""
+    last = n_periods - 1
+    return [last - horizon - (windows - k) * step for k in range(1, windows + 1)]
+
+
+def backtest_segment(
+    history: pd.DataFrame,
+    candidates: dict[str, Callable[[], Forecaster]],
+    *,
+    frequency: str,
+    horizon: int,
+    windows: int,
+    step: int,
+    interval_width: float,
+) -> pd.DataFrame:
+    """Metrics per candidate and window for one segment.
+
+    Args:
+        history: the segment's complete calendar: ``ds``, ``y`` (NaN when closed), ``is_closed``.
+        candidates: model name -> a factory of a fresh, unfitted model.
+
+    Returns:
+        One row per candidate and window, columns :data:`RESULT_COLUMNS`.
+    """
+    h = history.sort_values("ds").reset_index(drop=True)
+    h["ds"] = pd.to_datetime(h["ds"])
+    h["y"] = h["y"].where(~h["is_closed"].astype(bool)).astype(float)
+    m = season_length(frequency)
+    rows = []
+    for window, cut in enumerate(cutoffs(len(h), horizon=horizon, windows=windows, step=step), 1):
+        train = h.iloc[: cut + 1] if cut >= 0 else h.iloc[:0]
+        test = h.iloc[cut + 1 : cut + 1 + horizon] if cut >= 0 else h.iloc[:0]
+        open_test = test[test["y"].notna()]
+        n_train = int(train["y"].notna().sum())
+        base = {"window": window, "cutoff": train["ds"].max() if len(train) else pd.NaT,
+                "n_train": n_train, "n_test": len(open_test)}
+        if n_train < 2 * m or open_test.empty:
+            for name in candidates:
+                rows.append({**base, "model": name, "status": "skipped",
+                             "reason": f"window {window}: {n_train} training periods, "
+                                       f"{len(open_test)} open test periods",
+                             **dict.fromkeys(METRICS, np.nan)})
+            continue
+        scale = seasonal_naive_scale(train["y"].to_numpy(), m)
+        for name, make in candidates.items():
+            try:
+                forecast = make().fit(train[["ds", "y"]]).predict(open_test[["ds"]])
+            except ModelFailure as exc:
+                rows.append({**base, "model": name, "status": "failed", "reason": str(exc),
+                             **dict.fromkeys(METRICS, np.nan)})
+                continue
+            metrics = window_metrics(
+                open_test["y"].to_numpy(),
+                forecast["yhat"].to_numpy(),
+                forecast["yhat_lower"].to_numpy(),
+                forecast["yhat_upper"].to_numpy(),
+                scale=scale,
+                interval_width=interval_width,
+            )
+            rows.append({**base, "model": name, "status": "ok", "reason": None, **metrics})
+    return pd.DataFrame(rows, columns=RESULT_COLUMNS)

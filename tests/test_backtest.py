@@ -1,0 +1,69 @@
+"""Rolling-origin backtest of one segment (pandas, real model fits)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from jobs.models import ProphetForecaster, SeasonalNaive
+from jobs.models.backtest import backtest_segment, cutoffs
+from jobs.models.metrics import seasonal_naive_scale, window_metrics
+
+
+def calendar(values, closed=()):
+    ds = pd.date_range("2011-01-03", periods=len(values), freq="D")
+    closed_mask = np.isin(np.arange(len(values)), list(closed))
+    return pd.DataFrame({"ds": ds, "y": np.where(closed_mask, np.nan, values), "is_closed": closed_mask})
+
+
+def test_cutoffs_end_the_last_window_at_the_last_period():
+    # 100 periods, horizon 7, 3 windows 7 apart: they test 79-85, 86-92 and 93-99
+    assert cutoffs(100, horizon=7, windows=3, step=7) == [78, 85, 92]
+
+
+def test_seasonal_naive_window_metrics_match_a_direct_computation():
+    rng = np.random.default_rng(5)
+    values = rng.poisson(20, 70).astype(float)
+    h = calendar(values, closed=[20, 27, 66])
+    out = backtest_segment(
+        h, {"seasonal_naive": lambda: SeasonalNaive("daily")},
+        frequency="daily", horizon=7, windows=2, step=7, interval_width=0.8,
+    )
+    assert out["window"].tolist() == [1, 2] and set(out["status"]) == {"ok"}
+    # window 2: train on positions 0..62, test 63..69 without the closed 66
+    train = h.iloc[:63].copy()
+    model = SeasonalNaive("daily").fit(train[["ds", "y"]])
+    test = h.iloc[63:70][~h.iloc[63:70]["is_closed"]]
+    f = model.predict(test[["ds"]])
+    expected = window_metrics(test["y"].to_numpy(), f["yhat"].to_numpy(), f["yhat_lower"].to_numpy(),
+                              f["yhat_upper"].to_numpy(),
+                              scale=seasonal_naive_scale(train["y"].to_numpy(), 7), interval_width=0.8)
+    row = out[out["window"] == 2].iloc[0]
+    assert row["n_test"] == 6 and row["cutoff"] == h["ds"][62]
+    for metric, value in expected.items():
+        assert row[metric] == pytest.approx(value)
+
+
+def test_a_failing_candidate_is_recorded_and_the_others_still_scored():
+    rng = np.random.default_rng(6)
+    h = calendar(rng.poisson(30, 84).astype(float))
+    candidates = {
+        "prophet": lambda: ProphetForecaster({"growth": "logistic", "uncertainty_samples": 0}),  # no cap
+        "seasonal_naive": lambda: SeasonalNaive("daily"),
+    }
+    out = backtest_segment(h, candidates, frequency="daily", horizon=14, windows=2, step=14,
+                           interval_width=0.8)
+    failed = out[out["model"] == "prophet"]
+    assert set(failed["status"]) == {"failed"} and failed["reason"].str.startswith("prophet_failed").all()
+    assert failed["mase"].isna().all()
+    ok = out[out["model"] == "seasonal_naive"]
+    assert set(ok["status"]) == {"ok"} and ok["mase"].notna().all()
+
+
+def test_windows_without_enough_history_are_skipped_not_invented():
+    h = calendar(np.arange(20, dtype=float))
+    out = backtest_segment(h, {"seasonal_naive": lambda: SeasonalNaive("daily")},
+                           frequency="daily", horizon=7, windows=2, step=7, interval_width=0.8)
+    assert out["status"].tolist() == ["skipped", "skipped"]
+    assert out["mae"].isna().all()
