@@ -21,7 +21,7 @@ from jobs.common.logs import setup_logging
 from jobs.common.periods import last_complete_period
 from jobs.common.spark import get_spark
 from jobs.train import fit_segment, train_models, train_params
-from schemas.gold import models_contract
+from jobs.common.contracts import contract_for
 
 
 def main() -> None:
@@ -44,7 +44,7 @@ def main() -> None:
         .orderBy(F.desc("total"), "segment_id")
     )
     params = train_params(cfg, args.run_date, "benchmark")
-    schema = models_contract(ds.segment_keys).schema
+    schema = contract_for(cfg, "models").schema
     cores = spark.sparkContext.defaultParallelism
     print(f"master {spark.sparkContext.master} ({cores} cores), "
           f"shuffle partitions {spark.conf.get('spark.sql.shuffle.partitions')}")

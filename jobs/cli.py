@@ -4,6 +4,7 @@
     lakecast run --run-date D                          the chain for one date, in one session
     lakecast backfill --start D1 --end D2 [--force]    the chain date by date, resumable
     lakecast summary --run-date D                      what the run date produced
+    lakecast dictionary [--check]                      regenerate docs/data_dictionary.md
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from jobs.common.runs import add_common_args, parse_run_date
 
 # In chain order. Each module has main(argv) -> exit code.
 JOBS = {"ingest": ingest, "features": features, "train": train, "score": score}
-COMMANDS = [*JOBS, "run", "backfill", "summary"]
+COMMANDS = [*JOBS, "run", "backfill", "summary", "dictionary"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,6 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     command, rest = argv[0], argv[1:]
     if command in JOBS:
         return JOBS[command].main(rest)
+    if command == "dictionary":
+        from jobs.common import dictionary
+
+        return dictionary.main(rest)
     return {"run": run_command, "backfill": backfill_command, "summary": summary_command}[command](rest)
 
 

@@ -25,8 +25,7 @@ from jobs.common.lake import ensure_table, overwrite
 from jobs.common.periods import FREQUENCIES, last_complete_period
 from jobs.common.runlog import JobMetrics
 from jobs.common.runs import LakecastError, job_parser, run_job
-from schemas.bronze import sales_contract
-from schemas.silver import demand_contract
+from jobs.common.contracts import contract_for
 
 log = logging.getLogger(__name__)
 
@@ -143,9 +142,9 @@ def with_eligibility(demand: DataFrame, keys: tuple[str, ...], features: Feature
 def features(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str) -> JobMetrics:
     """Build ``silver.demand`` for ``run_date``, replacing the previous build."""
     ds = cfg.dataset
-    sales_ref = ensure_table(spark, cfg, "sales", sales_contract(ds.attributes, ds.regressors))
-    contract = demand_contract(ds.segment_keys, tuple(ds.regressors))
-    target = ensure_table(spark, cfg, "demand", contract)
+    sales_ref = ensure_table(spark, cfg, "sales")
+    contract = contract_for(cfg, "demand")
+    target = ensure_table(spark, cfg, "demand")
     sales = spark.table(sales_ref.name)
     bounds = sales.filter(F.col("event_date") <= F.lit(run_date)).agg(
         F.min("event_date"), F.max("event_date"), F.count(F.lit(1))

@@ -33,7 +33,7 @@ from jobs.common.config import Config, ConfigError, DatasetConfig, TableRef, is_
 from jobs.common.lake import ensure_table, merge_new_rows
 from jobs.common.runlog import JobMetrics
 from jobs.common.runs import LakecastError, job_parser, run_job
-from schemas.bronze import QUARANTINE, sales_contract
+from schemas.bronze import QUARANTINE
 
 log = logging.getLogger(__name__)
 
@@ -364,8 +364,8 @@ def ingest(
     if not is_uri(source):
         source = str(Path(source).resolve())
     hash_key = resolve_hash_key(cfg)
-    sales = ensure_table(spark, cfg, "sales", sales_contract(ds.attributes, ds.regressors))
-    quarantine = ensure_table(spark, cfg, "quarantine", QUARANTINE)
+    sales = ensure_table(spark, cfg, "sales")
+    quarantine = ensure_table(spark, cfg, "quarantine")
     files = list_source_files(spark, source)
     log.info("ingest %s: %d file(s) from %s", run_date, len(files), source)
 
@@ -406,7 +406,6 @@ def write_and_reconcile(
     rejected = validated.filter(F.col("reason").isNotNull()).select(*QUARANTINE.columns)
     reasons = {r["reason"]: r["count"] for r in validated.groupBy("reason").count().collect()}
     rows_read = sum(reasons.values())
-    rows_quarantined = sum(n for r, n in reasons.items() if r is not None)
     line_types = {
         r["line_type"]: r["count"]
         for r in validated.filter(F.col("reason").isNull()).groupBy("line_type").count().collect()

@@ -29,8 +29,7 @@ from jobs.common.periods import last_complete_period, next_periods
 from jobs.common.runlog import JobMetrics
 from jobs.common.runs import LakecastError, job_parser, run_job
 from jobs.models import SeasonalNaive, load_model
-from schemas.gold import forecasts_contract, models_contract
-from schemas.silver import demand_contract
+from jobs.common.contracts import contract_for
 
 log = logging.getLogger(__name__)
 
@@ -88,10 +87,10 @@ def score(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str) -> J
     """Write ``run_date``'s forecasts for every segment in ``silver.demand``."""
     ds = cfg.dataset
     keys = ds.segment_keys
-    models_ref = ensure_table(spark, cfg, "models", models_contract(keys))
-    demand_ref = ensure_table(spark, cfg, "demand", demand_contract(keys, tuple(ds.regressors)))
-    contract = forecasts_contract(keys)
-    target = ensure_table(spark, cfg, "forecasts", contract)
+    models_ref = ensure_table(spark, cfg, "models")
+    demand_ref = ensure_table(spark, cfg, "demand")
+    contract = contract_for(cfg, "forecasts")
+    target = ensure_table(spark, cfg, "forecasts")
     models = current_models(spark.table(models_ref.name), run_date)
     if models.limit(1).count() == 0:
         raise LakecastError(

@@ -30,8 +30,7 @@ from jobs.common.periods import last_complete_period
 from jobs.common.runlog import JobMetrics
 from jobs.common.runs import LakecastError, job_parser, run_job
 from jobs.models import ModelFailure, ProphetForecaster, SeasonalNaive
-from schemas.gold import models_contract
-from schemas.silver import demand_contract
+from jobs.common.contracts import contract_for
 
 log = logging.getLogger(__name__)
 
@@ -150,9 +149,9 @@ def train_models(
 def train(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str) -> JobMetrics:
     """Fit every segment of ``silver.demand`` and replace ``run_date``'s rows in ``gold.models``."""
     ds = cfg.dataset
-    demand_ref = ensure_table(spark, cfg, "demand", demand_contract(ds.segment_keys, tuple(ds.regressors)))
-    contract = models_contract(ds.segment_keys)
-    target = ensure_table(spark, cfg, "models", contract)
+    demand_ref = ensure_table(spark, cfg, "demand")
+    contract = contract_for(cfg, "models")
+    target = ensure_table(spark, cfg, "models")
     demand = spark.table(demand_ref.name)
     as_of = demand.select(F.max("as_of_date")).first()[0]
     if as_of is None or as_of < run_date:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
-import shutil
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,6 @@ from pyspark.sql import functions as F
 from jobs.common.config import ConfigError
 from jobs.common.lake import ensure_table, merge_new_rows
 from jobs.ingest import DEMO_HASH_KEY, ingest, list_source_files, read_csv_file, validate
-from schemas.bronze import sales_contract
 
 DATA = Path(__file__).parent / "data"
 DIRTY = DATA / "retail_dirty.csv"
@@ -81,7 +79,7 @@ def test_retry_after_a_crash_between_writes_adds_no_duplicates(spark, make_cfg):
     cfg = make_cfg()
     # A first attempt merged part of the sales lines, then died before the quarantine write.
     ds = cfg.dataset
-    sales = ensure_table(spark, cfg, "sales", sales_contract(ds.attributes, ds.regressors))
+    sales = ensure_table(spark, cfg, "sales")
     partial = (
         validate(read_csv_file(spark, str(DIRTY), "retail_dirty.csv", ds), ds, DEMO_HASH_KEY)
         .filter("reason is null and source_line <= 3")

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pendulum
 import pytest
-from pyspark.sql import functions as F
 
 from jobs import ingest
 from jobs.cli import backfill_command

@@ -6,7 +6,6 @@ import datetime as dt
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from pyspark.sql import functions as F
@@ -93,6 +92,26 @@ def test_another_run_date_leaves_the_first_untouched_and_views_answer(spark, cha
     # forecasts for 2011-12-03..09 now have actuals; the Saturday 12-03 was a closed day? see flags
     assert [r.ds for r in vs] == [EARLIER + dt.timedelta(days=i) for i in range(1, 8)]
     assert all((r.actual is None) == r.is_closed for r in vs)
+
+
+def test_pandas_and_duckdb_read_the_same_rows_as_spark_without_spark(spark, chain):
+    import duckdb
+    import pandas as pd
+
+    from jobs.common.reader import read_arrow, read_table
+
+    got = read_table("gold.forecasts", chain, filters=[("run_date", "=", RUN_DATE)])
+    want = forecasts_of(spark, RUN_DATE).toPandas()
+    order = ["segment_id", "ds"]
+    pd.testing.assert_frame_equal(
+        got.sort_values(order).reset_index(drop=True)[want.columns],
+        want.sort_values(order).reset_index(drop=True),
+        check_dtype=False,
+    )
+    models = read_arrow("gold.models", chain, columns=["segment_id", "model", "status"])  # noqa: F841 (DuckDB reads it by name)
+    by_duckdb = dict(duckdb.sql("select model, count(*) from models group by model").fetchall())
+    by_spark = {r.model: r["count"] for r in spark.table("gold.models").groupBy("model").count().collect()}
+    assert by_duckdb == by_spark
 
 
 @pytest.mark.slow

@@ -12,7 +12,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 
 from jobs.common.config import Config, TableRef
-from schemas import TableContract
+from jobs.common.contracts import contract_for
 
 log = logging.getLogger(__name__)
 
@@ -25,13 +25,15 @@ def _normalise(location: str) -> str:
     return location.removeprefix("file:").rstrip("/")
 
 
-def ensure_table(spark: SparkSession, cfg: Config, logical: str, contract: TableContract) -> TableRef:
-    """Create the Delta table (and its layer database) if missing; check it is where config says.
+def ensure_table(spark: SparkSession, cfg: Config, logical: str) -> TableRef:
+    """Create the Delta table (from its contract) and its layer database if missing; check it is
+    where the config says.
 
     Raises:
         RuntimeError: when the metastore has the table at another location than the config.
     """
     ref = cfg.table(logical)
+    contract = contract_for(cfg, logical)
     if not spark.catalog.databaseExists(ref.database):
         spark.sql(
             f"CREATE DATABASE IF NOT EXISTS {ref.database} "

@@ -43,7 +43,7 @@ def record_run(
     error: str | None,
 ) -> None:
     """Append one row to the run log (an append-only table: reruns add rows, by design)."""
-    ref = ensure_table(spark, cfg, "pipeline_runs", PIPELINE_RUNS)
+    ref = ensure_table(spark, cfg, "pipeline_runs")
     row = {
         "run_id": run_id,
         "job": job,
@@ -64,7 +64,7 @@ def record_run(
 
 def completed_dates(spark: SparkSession, cfg: Config, jobs: list[str]) -> set[dt.date]:
     """Run dates whose latest run of every job in ``jobs`` succeeded."""
-    ref = ensure_table(spark, cfg, "pipeline_runs", PIPELINE_RUNS)
+    ref = ensure_table(spark, cfg, "pipeline_runs")
     latest = (
         spark.table(ref.name)
         .filter(F.col("job").isin(jobs))

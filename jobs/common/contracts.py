@@ -1,0 +1,26 @@
+"""Which contract in ``schemas/`` each logical table follows, for a given configuration."""
+
+from __future__ import annotations
+
+from jobs.common.config import Config, ConfigError
+from schemas import TableContract
+from schemas.bronze import QUARANTINE, sales_contract
+from schemas.gold import PIPELINE_RUNS, forecasts_contract, models_contract
+from schemas.silver import demand_contract
+
+
+def contract_for(cfg: Config, logical: str) -> TableContract:
+    """The contract of table ``logical`` (``"sales"``, ``"demand"``, ...) under ``cfg``'s dataset."""
+    ds = cfg.dataset
+    keys, regressors = ds.segment_keys, tuple(ds.regressors)
+    factories = {
+        "sales": lambda: sales_contract(ds.attributes, regressors),
+        "quarantine": lambda: QUARANTINE,
+        "demand": lambda: demand_contract(keys, regressors),
+        "models": lambda: models_contract(keys),
+        "forecasts": lambda: forecasts_contract(keys),
+        "pipeline_runs": lambda: PIPELINE_RUNS,
+    }
+    if logical not in factories:
+        raise ConfigError(f"no contract for table {logical!r}; known: {sorted(factories)}")
+    return factories[logical]()

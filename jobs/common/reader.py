@@ -1,0 +1,65 @@
+"""Read any lakecast table into pandas or Arrow without Spark, through delta-rs (``deltalake``).
+
+    import datetime as dt
+    from jobs.common.reader import read_table
+    forecasts = read_table("gold.forecasts", filters=[("run_date", "=", dt.date(2011, 12, 9))])
+
+For DuckDB, read Arrow and query it:
+
+    import duckdb
+    models = read_arrow("gold.models", columns=["segment_id", "model", "status", "reason"])
+    duckdb.sql("select model, status, count(*) from models group by all").show()
+
+Never read a Delta table's folder as plain Parquet: it would include files the log removed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+from jobs.common.config import Config, ConfigError, load_config
+
+
+def table_path(name: str, cfg: Config | None = None) -> str:
+    """Storage path of a table given by its metastore name (``gold.forecasts``) or logical name."""
+    cfg = cfg or load_config()
+    logical = next((k for k, v in cfg.tables.items() if v == name), name)
+    if logical not in cfg.tables:
+        raise ConfigError(f"unknown table {name!r}; known: {sorted(cfg.tables.values())}")
+    return cfg.table(logical).path
+
+
+def read_arrow(
+    name: str,
+    cfg: Config | None = None,
+    columns: Sequence[str] | None = None,
+    filters: list[tuple[str, str, Any]] | None = None,
+) -> pa.Table:
+    """The current version of a table as an Arrow table (optionally some columns, filtered)."""
+    from deltalake import DeltaTable
+
+    dataset = DeltaTable(table_path(name, cfg)).to_pyarrow_dataset()
+    expression = None
+    if filters:
+        import pyarrow.compute as pc
+
+        for column, op, value in filters:
+            field = pc.field(column)
+            term = {"=": field == value, "!=": field != value, "<": field < value, "<=": field <= value,
+                    ">": field > value, ">=": field >= value}[op]
+            expression = term if expression is None else expression & term
+    return dataset.to_table(columns=list(columns) if columns else None, filter=expression)
+
+
+def read_table(
+    name: str,
+    cfg: Config | None = None,
+    columns: Sequence[str] | None = None,
+    filters: list[tuple[str, str, Any]] | None = None,
+) -> pd.DataFrame:
+    """The current version of a table as a pandas DataFrame (see :func:`read_arrow`)."""
+    return read_arrow(name, cfg, columns, filters).to_pandas()
