@@ -15,7 +15,7 @@ from pyspark.sql.types import (
 )
 
 from schemas import TableContract, col
-from schemas.silver import key_columns
+from schemas.silver import segment_columns
 
 MODEL_STATUSES = ("ok", "fallback")
 
@@ -24,9 +24,8 @@ def models_contract(keys: Iterable[str]) -> TableContract:
     """``gold.models``: one fitted model per segment and training run date (history kept)."""
     return TableContract(
         schema=StructType(
-            key_columns(keys)
+            segment_columns(keys)
             + [
-                col("segment_id", StringType(), "Segment keys joined with '|'", False),
                 col("model", StringType(), "Model family used for scoring", False),
                 col("status", StringType(), "ok, or fallback when the baseline replaced the model", False),
                 col("reason", StringType(), "Why the segment fell back (null when ok)"),
@@ -50,9 +49,8 @@ def forecasts_contract(keys: Iterable[str]) -> TableContract:
     """``gold.forecasts``: the next H periods per segment for each scoring run date."""
     return TableContract(
         schema=StructType(
-            key_columns(keys)
+            segment_columns(keys)
             + [
-                col("segment_id", StringType(), "Segment keys joined with '|'", False),
                 col("ds", DateType(), "Forecast period start", False),
                 col("horizon_step", IntegerType(), "1 = the first period after the run date", False),
                 col("yhat", DoubleType(), "Point forecast", False),

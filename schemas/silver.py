@@ -17,17 +17,19 @@ from pyspark.sql.types import (
 from schemas import TableContract, col
 
 
-def key_columns(keys: Iterable[str]) -> list:
-    return [col(k, StringType(), f"Segment key {k!r}", False) for k in keys]
+def segment_columns(keys: Iterable[str]) -> list:
+    """The segment key columns, then ``segment_id`` (the keys joined with '|')."""
+    return [col(k, StringType(), f"Segment key {k!r}", False) for k in keys] + [
+        col("segment_id", StringType(), "Segment keys joined with '|'", False)
+    ]
 
 
 def demand_contract(keys: Iterable[str], regressors: Iterable[str] = ()) -> TableContract:
     """``silver.demand``: one row per segment and period, complete calendar, as of a run date."""
     return TableContract(
         schema=StructType(
-            key_columns(keys)
+            segment_columns(keys)
             + [
-                col("segment_id", StringType(), "Segment keys joined with '|'", False),
                 col("ds", DateType(), "Period start (weeks start on Monday)", False),
                 col("y", DoubleType(), "Net demand in the period; null when the business was closed"),
                 col("n_lines", LongType(), "Source lines behind y", False),
