@@ -1,7 +1,7 @@
 """Training throughput: the same N segments fitted through Spark and in a plain Python loop.
 
 Reads the eligible segments of ``silver.demand`` (run ``make demo`` first), takes the N with the
-most demand, and fits them twice with the same per-segment function the train job uses:
+most demand, and fits them twice (``--family``, default Prophet) with the same per-segment function the train job uses:
 once with ``groupBy().applyInPandas()`` on the configured master, once one after another in this
 process. Prints series per second for both and their ratio, side by side in one run. Both
 paths are warmed up first on a few segments, untimed.
@@ -21,6 +21,7 @@ from jobs.common.config import load_config
 from jobs.common.logs import setup_logging
 from jobs.common.periods import last_complete_period
 from jobs.common.spark import get_spark
+from jobs.evaluate import candidate_specs
 from jobs.train import fit_segment, train_models, train_params
 from jobs.common.contracts import contract_for
 
@@ -30,6 +31,7 @@ def main() -> None:
     parser.add_argument("--segments", type=int, nargs="+", default=[100, 500, 1000])
     parser.add_argument("--run-date", type=dt.date.fromisoformat, default=dt.date(2011, 12, 9))
     parser.add_argument("--config", default=None)
+    parser.add_argument("--family", default="prophet", help="candidate family fitted for every segment")
     parser.add_argument("--warmup", type=int, default=20, help="segments fitted untimed first, both ways")
     args = parser.parse_args()
     setup_logging("WARNING")
@@ -38,7 +40,7 @@ def main() -> None:
     ds = cfg.dataset
     demand = spark.table(cfg.table("demand").name).filter(
         F.col("ds") <= F.lit(last_complete_period(args.run_date, ds.frequency))
-    )
+    ).withColumn("promoted_spec", F.lit(candidate_specs(cfg)[args.family]))
     ranked = (
         demand.filter("eligible")
         .groupBy("segment_id")

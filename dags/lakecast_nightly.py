@@ -1,4 +1,5 @@
-"""Nightly lakecast: ingest -> features -> (train on retrain days) -> score, one spark-submit each.
+"""Nightly lakecast: ingest -> features -> (evaluate -> train on retrain days) -> score -> accuracy,
+one spark-submit each.
 
 The run date is the start of the DAG run's data interval (the day whose sales are complete when
 the run starts), never ``now()``. Master and deploy mode come from the ``spark_default``
@@ -55,7 +56,7 @@ def spark_job(job: str, **kwargs: object) -> SparkSubmitOperator:
 
 with DAG(
     dag_id="lakecast_nightly",
-    description="Ingest the day's drop, rebuild features, retrain on cadence, score",
+    description="Ingest the day's drop, rebuild features, backtest and retrain on cadence, score",
     # The interval [D 00:00, D+1 00:00) runs just after midnight; its run date is D.
     schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
     start_date=pendulum.datetime(2011, 12, 1, tz="UTC"),
@@ -71,21 +72,26 @@ with DAG(
 
     @task.branch(task_id="choose_training")
     def choose_training(data_interval_start=None, params=None) -> str:
-        """Train on retrain days, when no model exists yet, or when forced; else keep the models."""
+        """Backtest and train on retrain days, when no model exists yet, or when forced; else keep
+        the models."""
         from jobs.common.cadence import training_decision
         from jobs.common.config import load_config
 
         if params and params.get("force_train"):
             print("training: forced by the force_train param")
-            return "train"
+            return "evaluate"
         train, why = training_decision(load_config(), data_interval_start.date())
         print(f"training: {'yes' if train else 'no'} ({why})")
-        return "train" if train else "keep_models"
+        return "evaluate" if train else "keep_models"
 
     ingest = spark_job("ingest")
     features = spark_job("features")
+    evaluate = spark_job("evaluate")
     train = spark_job("train")
     keep_models = EmptyOperator(task_id="keep_models")
     score = spark_job("score", trigger_rule="none_failed_min_one_success")
+    accuracy = spark_job("accuracy")
 
-    ingest >> features >> choose_training() >> [train, keep_models] >> score
+    ingest >> features >> choose_training() >> [evaluate, keep_models]
+    evaluate >> train
+    [train, keep_models] >> score >> accuracy

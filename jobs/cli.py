@@ -1,6 +1,8 @@
 """The ``lakecast`` command: one sub-command per job, the chain, backfills and a summary.
 
-    lakecast ingest|features|train|score --run-date D   one job (also: spark-submit jobs/<job>.py)
+    lakecast ingest|features|evaluate|train|score|accuracy --run-date D
+                                                       one job (also: spark-submit jobs/<job>.py)
+    lakecast evaluate --run-date D [--force]           backtests, model choice, promotion gate
     lakecast run --run-date D                          the chain for one date, in one session
     lakecast backfill --start D1 --end D2 [--force]    the chain date by date, resumable
     lakecast summary --run-date D                      what the run date produced
@@ -14,13 +16,16 @@ import datetime as dt
 import sys
 import time
 
-from jobs import features, ingest, score, train
+from jobs import accuracy, evaluate, features, ingest, score, train
 from jobs.common.config import Config, load_config
 from jobs.common.logs import setup_logging
 from jobs.common.runs import add_common_args, parse_run_date
 
 # In chain order. Each module has main(argv) -> exit code.
-JOBS = {"ingest": ingest, "features": features, "train": train, "score": score}
+JOBS = {"ingest": ingest, "features": features, "evaluate": evaluate, "train": train, "score": score,
+        "accuracy": accuracy}
+# Run only on retraining days (the cadence in config), like the DAG's training branch.
+TRAINING_JOBS = ("evaluate", "train")
 COMMANDS = [*JOBS, "run", "backfill", "summary", "dictionary"]
 
 
@@ -50,19 +55,22 @@ def _chain_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 
 def run_chain(run_date: dt.date, args: argparse.Namespace) -> int:
-    """ingest, features, train (when due) and score for one run date; stops at the first failure."""
+    """ingest, features, evaluate and train (when due), score and accuracy for one run date;
+    stops at the first failure."""
     from jobs.common.cadence import training_decision
 
     common = ["--run-date", run_date.isoformat()]
     common += ["--config", args.config] if args.config else []
+    due = None
     for i, (name, module) in enumerate(JOBS.items(), 1):
         print(f"\n[{i}/{len(JOBS)}] lakecast {name} --run-date {run_date}", flush=True)
         extra = ["--source", args.source] if name == "ingest" and args.source else []
-        if name == "train":
-            due, why = (True, "--force-train") if args.force_train else training_decision(
-                load_config(args.config), run_date
-            )
-            print(f"training: {'yes' if due else 'no'} ({why})", flush=True)
+        if name in TRAINING_JOBS:
+            if due is None:
+                due, why = (True, "--force-train") if args.force_train else training_decision(
+                    load_config(args.config), run_date
+                )
+                print(f"training: {'yes' if due else 'no'} ({why})", flush=True)
             if not due:
                 continue
         run_id = ["--run-id", f"{args.run_id}:{name}"] if getattr(args, "run_id", None) else []
@@ -114,11 +122,12 @@ def backfill_command(argv: list[str]) -> int:
 
 
 def completed(cfg: Config) -> set[dt.date]:
-    """Run dates whose latest ingest, features and score all succeeded (train may be skipped)."""
+    """Run dates whose latest ingest, features, score and accuracy all succeeded (evaluate and
+    train may be skipped)."""
     from jobs.common.runlog import completed_dates
     from jobs.common.spark import get_spark
 
-    return completed_dates(get_spark(cfg), cfg, ["ingest", "features", "score"])
+    return completed_dates(get_spark(cfg), cfg, ["ingest", "features", "score", "accuracy"])
 
 
 def summary_command(argv: list[str]) -> int:

@@ -1,8 +1,9 @@
 """Train job: one model per segment from ``silver.demand``, stored as JSON in ``gold.models``.
 
-``groupBy(keys).applyInPandas`` fits Prophet on every eligible segment's history up to the run
-date. Every segment ends with a model: when Prophet fails or the series is degenerate (all zeros,
-constant, too short, gaps), a seasonal-naive baseline is used and the reason recorded. Each row
+``groupBy(keys).applyInPandas`` fits each segment's promoted model (``gold.model_selection`` of
+the run date, written by ``evaluate``) on its history up to the run date. Every segment ends with
+a model: when the model fails or the series is degenerate (all zeros, constant, too short, gaps),
+a seasonal-naive baseline is used and the reason recorded. Each row
 also carries a seasonal-naive fallback fitted on the same history, for scoring to fall back on.
 Rerunning a run date replaces exactly that date's models.
 
@@ -25,11 +26,11 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs.common.config import Config
-from jobs.common.lake import ensure_table, replace_run_date
+from jobs.common.lake import demand_as_of, ensure_table, replace_run_date
 from jobs.common.periods import last_complete_period
 from jobs.common.runlog import JobMetrics
 from jobs.common.runs import LakecastError, job_parser, run_job
-from jobs.models import ModelFailure, ProphetForecaster, SeasonalNaive
+from jobs.models import ModelFailure, SeasonalNaive, build_model
 from jobs.common.contracts import contract_for
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 def library_versions() -> str:
     from importlib.metadata import version
 
-    names = ("prophet", "cmdstanpy", "pandas", "numpy", "holidays", "lakecast")
+    names = ("prophet", "cmdstanpy", "statsforecast", "pandas", "numpy", "holidays", "lakecast")
     return json.dumps({n: version(n) for n in names}, sort_keys=True)
 
 
@@ -56,7 +57,8 @@ def degenerate_reason(y_open: pd.Series) -> str | None:
 
 
 def fit_segment(pdf: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
-    """Fit one segment; always returns exactly one model row (the function applyInPandas runs)."""
+    """Fit one segment's promoted model; always returns exactly one model row (the function
+    applyInPandas runs)."""
     keys = params["keys"]
     pdf = pdf.sort_values("ds")
     regressors = tuple(params["regressors"])
@@ -70,12 +72,17 @@ def fit_segment(pdf: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
     open_rows = ~pdf["is_closed"].astype(bool).to_numpy()
     y_open = history["y"][open_rows]
     fallback = SeasonalNaive(params["frequency"], params["interval_width"]).fit(history)
+    spec = pdf["promoted_spec"].iloc[0]
     reason = None if bool(pdf["eligible"].iloc[0]) else str(pdf["ineligible_reason"].iloc[0])
-    reason = reason or degenerate_reason(y_open)
+    if reason is None and not isinstance(spec, str):
+        reason = "not_evaluated: no gold.model_selection row for this segment and run date"
     model, model_json = None, None
     if reason is None:
+        model = build_model(spec)
+        if not isinstance(model, SeasonalNaive):
+            reason = degenerate_reason(y_open)
+    if reason is None:
         try:
-            model = ProphetForecaster(params["prophet"], params["holidays_country"], regressors)
             model_json = model.fit(history).to_json()
         except ModelFailure as exc:
             reason = str(exc)
@@ -92,6 +99,7 @@ def fit_segment(pdf: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
                 "model": model.name,
                 "status": "ok" if reason is None else "fallback",
                 "reason": reason,
+                "model_spec": model.spec(),
                 "model_json": model_json,
                 "fallback_json": fallback.to_json(),
                 "model_version": f"{run_date:%Y%m%d}-{digest}",
@@ -114,8 +122,6 @@ def train_params(cfg: Config, run_date: dt.date, run_id: str) -> dict[str, Any]:
         "regressors": list(ds.regressors),
         "frequency": ds.frequency,
         "interval_width": cfg.model.interval_width,
-        "prophet": {**cfg.model.prophet, "interval_width": cfg.model.interval_width},
-        "holidays_country": ds.holidays_country,
         "run_date": run_date,
         "run_id": run_id,
         "library_versions": library_versions(),
@@ -125,14 +131,15 @@ def train_params(cfg: Config, run_date: dt.date, run_id: str) -> dict[str, Any]:
 def train_models(
     demand: DataFrame, *, params: dict[str, Any], schema: Any, partitions: int | None = None
 ) -> DataFrame:
-    """Per-segment models for the history in ``demand`` (already cut at the run date).
+    """Per-segment models for the history in ``demand`` (already cut at the run date, joined
+    with each segment's ``promoted_spec`` from the model selection).
 
     Segments are hashed into ``partitions`` tasks (default 16 per core): small tasks keep every
     core busy to the end, since fit times differ a lot between segments.
     """
     keys = params["keys"]
     columns = [*keys, "segment_id", "ds", "y", "is_closed", "eligible", "ineligible_reason",
-               *params["regressors"]]
+               "promoted_spec", *params["regressors"]]
     partitions = partitions or 16 * demand.sparkSession.sparkContext.defaultParallelism
 
     def fit(pdf: pd.DataFrame) -> pd.DataFrame:
@@ -147,19 +154,22 @@ def train_models(
 
 
 def train(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str) -> JobMetrics:
-    """Fit every segment of ``silver.demand`` and replace ``run_date``'s rows in ``gold.models``."""
+    """Fit every segment's promoted model and replace ``run_date``'s rows in ``gold.models``."""
     ds = cfg.dataset
-    demand_ref = ensure_table(spark, cfg, "demand")
+    selection_ref = ensure_table(spark, cfg, "model_selection")
     contract = contract_for(cfg, "models")
     target = ensure_table(spark, cfg, "models")
-    demand = spark.table(demand_ref.name)
-    as_of = demand.select(F.max("as_of_date")).first()[0]
-    if as_of is None or as_of < run_date:
+    demand = demand_as_of(spark, cfg, run_date)
+    selection = spark.table(selection_ref.name).filter(F.col("run_date") == F.lit(run_date))
+    if selection.limit(1).count() == 0:
         raise LakecastError(
-            f"{demand_ref.name} is built as of {as_of}, not {run_date}; run "
-            f"`lakecast features --run-date {run_date}` first"
+            f"{selection_ref.name} has no model choice for {run_date}; run "
+            f"`lakecast evaluate --run-date {run_date}` first"
         )
-    history = demand.filter(F.col("ds") <= F.lit(last_complete_period(run_date, ds.frequency)))
+    history = (
+        demand.filter(F.col("ds") <= F.lit(last_complete_period(run_date, ds.frequency)))
+        .join(selection.select("segment_id", "promoted_spec"), "segment_id", "left")
+    )
     models = train_models(history, params=train_params(cfg, run_date, run_id), schema=contract.schema)
     replace_run_date(spark, target, models, run_date)
     written = spark.table(target.name).filter(F.col("run_date") == F.lit(run_date))

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from pyspark.sql.types import (
+    BooleanType,
     DateType,
     DoubleType,
     IntegerType,
     LongType,
+    MapType,
     StringType,
     StructType,
     TimestampType,
@@ -29,6 +31,7 @@ def models_contract(keys: Iterable[str]) -> TableContract:
                 col("model", StringType(), "Model family used for scoring", False),
                 col("status", StringType(), "ok, or fallback when the baseline replaced the model", False),
                 col("reason", StringType(), "Why the segment fell back (null when ok)"),
+                col("model_spec", StringType(), "Family and settings as JSON, to refit the same model", False),
                 col("model_json", StringType(), "The fitted model as JSON (Prophet: model_to_json)", False),
                 col("fallback_json", StringType(), "Seasonal-naive model fitted on the same history", False),
                 col("model_version", StringType(), "<run date>-<hash of the model JSON>", False),
@@ -66,6 +69,103 @@ def forecasts_contract(keys: Iterable[str]) -> TableContract:
         ),
         comment="Forecasts per segment and period; one set per scoring run date.",
         partition_by=("run_date",),
+    )
+
+
+METRIC_COMMENTS = {
+    "mae": "Mean absolute error",
+    "rmse": "Root mean squared error",
+    "wape": "Sum of absolute errors / sum of actuals",
+    "smape": "Symmetric mean absolute percentage error (0 to 2)",
+    "mase": "MAE / in-sample seasonal-naive MAE of the training window",
+    "bias": "Mean of forecast - actual (positive: over-forecast)",
+    "coverage": "Share of actuals inside the prediction interval",
+    "pinball": "Mean pinball loss of the interval bounds at their quantile levels",
+    "cost": "Mean cost per period: unit costs of under- and over-forecast from config",
+}
+
+
+def backtest_metrics_contract(keys: Iterable[str]) -> TableContract:
+    """``gold.backtest_metrics``: rolling-origin errors per segment, candidate and window."""
+    return TableContract(
+        schema=StructType(
+            segment_columns(keys)
+            + [
+                col("model", StringType(), "Candidate: a model family, or production (its settings differ)", False),
+                col("window", IntegerType(), "Backtest window, 1 = oldest", False),
+                col("cutoff", DateType(), "Last training period of the window"),
+                col("n_train", IntegerType(), "Open periods the candidate was fitted on", False),
+                col("n_test", IntegerType(), "Open periods the errors are measured on", False),
+                col("actual_total", DoubleType(), "Sum of the actuals of the open test periods", False),
+                col("status", StringType(), "ok, failed (reason says why) or skipped (too little history)", False),
+                col("reason", StringType(), "Why the candidate failed or the window was skipped"),
+            ]
+            + [col(m, DoubleType(), c) for m, c in METRIC_COMMENTS.items()]
+            + [
+                col("run_date", DateType(), "Evaluation run date", False),
+                col("run_id", StringType(), "Evaluation run", False),
+            ]
+        ),
+        comment="Rolling-origin backtest errors per segment, candidate and window; closed periods excluded.",
+        partition_by=("run_date",),
+    )
+
+
+def model_selection_contract(keys: Iterable[str]) -> TableContract:
+    """``gold.model_selection``: per segment and evaluation date, the choice and the gate's decision."""
+    return TableContract(
+        schema=StructType(
+            segment_columns(keys)
+            + [
+                col("metric", StringType(), "Metric the choice is made on (config evaluation.metric)", False),
+                col("scores", MapType(StringType(), DoubleType()), "Candidate -> mean metric over the windows"),
+                col("n_windows", IntegerType(), "Backtest windows the scores average over", False),
+                col("champion", StringType(), "Best candidate (ties go to the simpler model)"),
+                col("champion_score", DoubleType(), "The champion's score"),
+                col("production_model", StringType(), "Family in production before this run (null: none)"),
+                col("production_score", DoubleType(), "Production's score on the same windows"),
+                col("decision", StringType(),
+                    "promoted, kept (production is the champion), refused (gate), forced or fallback", False),
+                col("promoted_model", StringType(),
+                    "Candidate train fits: a family, or production (its settings kept)", False),
+                col("promoted_spec", StringType(), "Family and settings train fits (JSON)", False),
+                col("promoted_score", DoubleType(), "Score of the promoted model"),
+                col("naive_score", DoubleType(), "Seasonal naive's score on the same windows"),
+                col("value_added", DoubleType(), "1 - promoted score / seasonal-naive score (forecast value added)"),
+                col("promoted_cost", DoubleType(), "Cost-weighted error of the promoted model"),
+                col("naive_cost", DoubleType(), "Cost-weighted error of seasonal naive"),
+                col("reason", StringType(), "Why this decision, in words", False),
+                col("run_date", DateType(), "Evaluation run date", False),
+                col("run_id", StringType(), "Evaluation run", False),
+            ]
+        ),
+        comment="Model choice per segment: scores, champion, promotion gate decision and value added.",
+        partition_by=("run_date",),
+    )
+
+
+def forecast_accuracy_contract(keys: Iterable[str]) -> TableContract:
+    """``gold.forecast_accuracy``: past forecasts scored against the actuals that arrived."""
+    return TableContract(
+        schema=StructType(
+            segment_columns(keys)
+            + [
+                col("forecast_run_date", DateType(), "Run date of the forecast", False),
+                col("ds", DateType(), "Period forecast", False),
+                col("horizon_step", IntegerType(), "Periods ahead of the forecast origin", False),
+                col("model", StringType(), "Model family that produced the forecast", False),
+                col("model_version", StringType(), "Version of the model in gold.models", False),
+                col("actual", DoubleType(), "Demand that happened (open periods only)", False),
+                col("yhat", DoubleType(), "Point forecast", False),
+                col("error", DoubleType(), "yhat - actual", False),
+                col("abs_error", DoubleType(), "|yhat - actual|", False),
+                col("in_interval", BooleanType(), "Actual inside [yhat_lower, yhat_upper]", False),
+                col("cost", DoubleType(), "Cost of the error with the configured unit costs", False),
+                col("as_of_date", DateType(), "Run date that last inserted or changed the row", False),
+            ]
+        ),
+        comment="Realized accuracy: every past forecast period with an actual, by forecast run date.",
+        partition_by=("forecast_run_date",),
     )
 
 

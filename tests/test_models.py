@@ -23,7 +23,11 @@ def daily_history(values, start="2011-01-01", closed=()):
     return pd.DataFrame({"ds": ds, "y": y})
 
 
-def segment_frame(y, closed=(), eligible=True, reason=None, item="A"):
+PROPHET_SETTINGS = {"weekly_seasonality": True, "yearly_seasonality": False, "uncertainty_samples": 100}
+PROPHET_SPEC = ProphetForecaster(PROPHET_SETTINGS).spec()
+
+
+def segment_frame(y, closed=(), eligible=True, reason=None, item="A", spec=PROPHET_SPEC):
     h = daily_history(y, closed=closed)
     return pd.DataFrame(
         {
@@ -34,6 +38,7 @@ def segment_frame(y, closed=(), eligible=True, reason=None, item="A"):
             "is_closed": h["y"].isna() if closed else False,
             "eligible": eligible,
             "ineligible_reason": reason,
+            "promoted_spec": spec,
         }
     )
 
@@ -43,8 +48,6 @@ PARAMS = {
     "regressors": [],
     "frequency": "daily",
     "interval_width": 0.8,
-    "prophet": {"weekly_seasonality": True, "yearly_seasonality": False, "uncertainty_samples": 100},
-    "holidays_country": None,
     "run_date": RUN_DATE,
     "run_id": "test",
     "library_versions": "{}",
@@ -120,16 +123,29 @@ def test_degenerate_segments_get_a_fallback_model_and_a_reason(y, closed, eligib
 
 def test_a_failing_prophet_fit_falls_back_with_the_error_recorded():
     # logistic growth without a 'cap' column: Prophet itself raises during fit
-    params = {**PARAMS, "prophet": {**PARAMS["prophet"], "growth": "logistic"}}
-    row = fit_segment(segment_frame([1.0, 5.0, 3.0, 8.0] * 20), params).iloc[0]
+    spec = ProphetForecaster({**PROPHET_SETTINGS, "growth": "logistic"}).spec()
+    row = fit_segment(segment_frame([1.0, 5.0, 3.0, 8.0] * 20, spec=spec), PARAMS).iloc[0]
     assert (row.model, row.status) == ("seasonal_naive", "fallback")
     assert row.reason.startswith("prophet_failed: ValueError") and "cap" in row.reason
+    assert json.loads(row.model_spec)["family"] == "seasonal_naive"
+
+
+def test_train_fits_the_promoted_family_and_says_when_none_was_chosen():
+    y = [1.0, 5.0, 3.0, 8.0] * 20
+    theta = AutoThetaForecaster("daily", 0.8).spec()
+    row = fit_segment(segment_frame(y, spec=theta), PARAMS).iloc[0]
+    assert (row.model, row.status, row.model_spec) == ("theta", "ok", theta)
+    naive = SeasonalNaive("daily", 0.8).spec()
+    row = fit_segment(segment_frame([0.0] * 60, spec=naive), PARAMS).iloc[0]
+    assert (row.model, row.status, row.reason) == ("seasonal_naive", "ok", None)  # chosen, not a fallback
+    row = fit_segment(segment_frame(y, spec=None), PARAMS).iloc[0]
+    assert (row.model, row.status) == ("seasonal_naive", "fallback") and row.reason.startswith("not_evaluated")
 
 
 def test_a_healthy_segment_gets_prophet_with_its_metadata():
     rng = np.random.default_rng(2)
     row = fit_segment(segment_frame(list(rng.poisson(30, 90).astype(float)), closed=(5, 12)), PARAMS).iloc[0]
-    assert (row.model, row.status, row.reason) == ("prophet", "ok", None)
+    assert (row.model, row.status, row.reason, row.model_spec) == ("prophet", "ok", None, PROPHET_SPEC)
     assert row.n_obs == 88
     assert (row.train_start, row.train_end) == (dt.date(2011, 1, 1), dt.date(2011, 3, 31))
     assert row.model_version.startswith("20110331-")

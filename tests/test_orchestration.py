@@ -38,10 +38,12 @@ def test_nightly_dag_structure(dagbag):
     assert {t.task_id: sorted(t.downstream_task_ids) for t in dag.tasks} == {
         "ingest": ["features"],
         "features": ["choose_training"],
-        "choose_training": ["keep_models", "train"],
+        "choose_training": ["evaluate", "keep_models"],
+        "evaluate": ["train"],
         "train": ["score"],
         "keep_models": ["score"],
-        "score": [],
+        "score": ["accuracy"],
+        "accuracy": [],
     }
     assert dag.max_active_runs == 1 and dag.catchup is False
     assert dag.get_task("score").trigger_rule == "none_failed_min_one_success"
@@ -96,7 +98,7 @@ def test_backfill_of_three_dates_is_resumable_and_idempotent(spark, slice_csv, t
                                                      "source": str(slice_csv)}})
     args = ["--start", "2011-12-07", "--end", "2011-12-09", "--config", str(cfg.path)]
     assert backfill_command(args) == 0
-    tables = ("silver.demand", "gold.models", "gold.forecasts")
+    tables = ("silver.demand", "gold.model_selection", "gold.models", "gold.forecasts", "gold.forecast_accuracy")
     first = {t: contents(spark, t) for t in tables}
     dates = {r.run_date for r in spark.table("gold.forecasts").select("run_date").distinct().collect()}
     assert dates == {dt.date(2011, 12, 7), dt.date(2011, 12, 8), dt.date(2011, 12, 9)}
@@ -159,7 +161,7 @@ def test_airflow_dags_test_runs_the_nightly_dag_end_to_end(slice_csv, tmp_path):
     from deltalake import DeltaTable
 
     runs = DeltaTable(cfg.table("pipeline_runs").path).to_pandas()
-    assert sorted(runs["job"]) == ["features", "ingest", "score", "train"]
+    assert sorted(runs["job"]) == ["accuracy", "evaluate", "features", "ingest", "score", "train"]
     assert set(runs["status"]) == {"success"}
     assert set(runs["run_date"].astype(str)) == {"2011-12-09"}
     assert all(r.startswith("manual__") or ":" in r for r in runs["run_id"])

@@ -1,4 +1,4 @@
-"""The chain ingest -> features -> train -> score on a slice of the real bundled data."""
+"""The chain ingest -> features -> evaluate -> train -> score -> accuracy on a slice of the real data."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import sys
 import pytest
 from pyspark.sql import functions as F
 
+from jobs.accuracy import accuracy
+from jobs.evaluate import evaluate
 from jobs.features import features
 from jobs.ingest import ingest
 from jobs.score import score
@@ -27,8 +29,10 @@ def chain(spark, slice_csv, tmp_path_factory):
     cfg = write_config(tmp_path_factory.mktemp("chain"))
     ingest(spark, cfg, RUN_DATE, "ingest-1", source=str(slice_csv))
     features(spark, cfg, RUN_DATE, "features-1")
+    evaluate(spark, cfg, RUN_DATE, "evaluate-1")
     train(spark, cfg, RUN_DATE, "train-1")
     score(spark, cfg, RUN_DATE, "score-1")
+    accuracy(spark, cfg, RUN_DATE, "accuracy-1")
     return cfg
 
 
@@ -52,24 +56,34 @@ def test_every_segment_in_silver_has_a_full_forecast(spark, chain):
     assert f.filter("yhat < 0 or yhat_lower < 0 or yhat_lower > yhat or yhat > yhat_upper").count() == 0
 
 
-def test_best_sellers_get_prophet_and_rare_products_a_recorded_fallback(spark, chain):
+def test_best_sellers_get_their_chosen_model_and_rare_products_a_recorded_fallback(spark, chain):
     models = {r.segment_id: r for r in spark.table("gold.models").collect()}
-    assert all(models[s].model == "prophet" and models[s].status == "ok" for s in DENSE)
+    chosen = {r.segment_id: r for r in spark.table("gold.model_selection").collect()}
+    assert set(chosen) == set(models)
+    for s in DENSE:
+        assert models[s].status == "ok" and chosen[s].decision == "promoted"
+        assert models[s].model_spec == chosen[s].promoted_spec
+        assert models[s].model == chosen[s].promoted_model == chosen[s].champion
+        assert chosen[s].scores[chosen[s].champion] == min(chosen[s].scores.values())
     fallbacks = [m for m in models.values() if m.status == "fallback"]
     assert len(fallbacks) >= 3
     assert all(m.model == "seasonal_naive" and m.reason.split(":")[0] in ("too_sparse", "too_short")
+               for m in fallbacks)
+    assert all(chosen[m.segment_id].decision == "fallback" and chosen[m.segment_id].reason == m.reason
                for m in fallbacks)
     f = forecasts_of(spark, RUN_DATE).filter("status = 'fallback'")
     assert {r.segment_id for r in f.collect()} == {m.segment_id for m in fallbacks}
 
 
 def test_rerunning_a_run_date_gives_identical_tables_without_duplicates(spark, chain):
-    models_before = contents(spark.table("gold.models"))
-    forecasts_before = contents(spark.table("gold.forecasts"))
+    tables = ("gold.backtest_metrics", "gold.model_selection", "gold.models", "gold.forecasts",
+              "gold.forecast_accuracy")
+    before = {t: contents(spark.table(t)) for t in tables}
+    evaluate(spark, chain, RUN_DATE, "evaluate-2")
     train(spark, chain, RUN_DATE, "train-2")
     score(spark, chain, RUN_DATE, "score-2")
-    assert contents(spark.table("gold.models")) == models_before
-    assert contents(spark.table("gold.forecasts")) == forecasts_before
+    accuracy(spark, chain, RUN_DATE, "accuracy-2")
+    assert {t: contents(spark.table(t)) for t in tables} == before
     f = spark.table("gold.forecasts")
     assert f.count() == f.select("segment_id", "ds", "run_date").distinct().count()
     assert {r.run_id for r in f.select("run_id").distinct().collect()} == {"score-2"}
@@ -77,6 +91,7 @@ def test_rerunning_a_run_date_gives_identical_tables_without_duplicates(spark, c
 
 def test_another_run_date_leaves_the_first_untouched_and_views_answer(spark, chain):
     before = contents(forecasts_of(spark, RUN_DATE), drop=())
+    evaluate(spark, chain, EARLIER, "evaluate-early")
     train(spark, chain, EARLIER, "train-early")
     score(spark, chain, EARLIER, "score-early")
     assert contents(forecasts_of(spark, RUN_DATE), drop=()) == before

@@ -30,6 +30,9 @@ DEFAULT_TABLES = {
     "models": "gold.models",
     "forecasts": "gold.forecasts",
     "pipeline_runs": "gold.pipeline_runs",
+    "backtest_metrics": "gold.backtest_metrics",
+    "model_selection": "gold.model_selection",
+    "forecast_accuracy": "gold.forecast_accuracy",
 }
 
 
@@ -109,6 +112,26 @@ class ScheduleConfig:
     retrain_day_of_month: int = 1
 
 
+EVALUATION_METRICS = ("mase", "wape", "mae", "rmse", "smape", "pinball", "cost")
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    """Backtests, model choice and the promotion gate.
+
+    ``step`` of None means the horizon (windows end one horizon apart). Costs are per unit of
+    under- and over-forecast, for the cost-weighted error.
+    """
+
+    candidates: tuple[str, ...] = ("seasonal_naive", "theta", "ets", "prophet")
+    windows: int = 4
+    step: int | None = None
+    metric: str = "mase"
+    promotion_tolerance: float = 0.0
+    cost_under: float = 1.0
+    cost_over: float = 1.0
+
+
 @dataclass(frozen=True)
 class Config:
     """The whole configuration; build it with :func:`load_config`."""
@@ -123,6 +146,7 @@ class Config:
     features: FeaturesConfig
     model: ModelConfig
     schedule: ScheduleConfig
+    evaluation: EvaluationConfig
     hash_key_env: str
     allow_demo_key: bool
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
@@ -245,6 +269,28 @@ def _parse_schedule(d: dict[str, Any]) -> ScheduleConfig:
     return s
 
 
+def _parse_evaluation(d: dict[str, Any], horizon: int) -> EvaluationConfig:
+    from jobs.models import MODELS
+
+    known = set(EvaluationConfig.__dataclass_fields__)
+    if set(d) - known:
+        raise ConfigError(f"config evaluation has unknown keys {sorted(set(d) - known)}; known: {sorted(known)}")
+    e = EvaluationConfig(**{**d, "candidates": tuple(d.get("candidates") or EvaluationConfig.candidates)})
+    unknown = [c for c in e.candidates if c not in MODELS]
+    if unknown or "seasonal_naive" not in e.candidates:
+        raise ConfigError(
+            f"config evaluation.candidates {list(e.candidates)} must be drawn from {list(MODELS)} "
+            "and include seasonal_naive (the baseline every model is measured against)"
+        )
+    if e.windows < 1 or (e.step is not None and e.step < 1):
+        raise ConfigError("config evaluation.windows and evaluation.step must be positive integers")
+    if e.metric not in EVALUATION_METRICS:
+        raise ConfigError(f"config evaluation.metric must be one of {EVALUATION_METRICS}, got {e.metric!r}")
+    if e.promotion_tolerance < 0 or e.cost_under < 0 or e.cost_over < 0:
+        raise ConfigError("config evaluation.promotion_tolerance and the costs cannot be negative")
+    return e if e.step is not None else EvaluationConfig(**{**e.__dict__, "step": horizon})
+
+
 def _env_spark_conf() -> dict[str, str]:
     """``LAKECAST_SPARK_CONF="k=v;k=v"`` as a dict."""
     out = {}
@@ -286,6 +332,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
                 f"config tables.{logical} = {name!r} must be '<layer>.<table>' with layer in {LAYERS}"
             )
     privacy = raw.get("privacy") or {}
+    dataset = _parse_dataset(raw.get("dataset") or {}, base)
     return Config(
         path=path,
         lake_root=lake_root,
@@ -293,10 +340,11 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         spark_master=os.environ.get("LAKECAST_SPARK_MASTER") or str(spark.get("master", "local[2]")),
         spark_conf=spark_conf,
         tables=tables,
-        dataset=_parse_dataset(raw.get("dataset") or {}, base),
+        dataset=dataset,
         features=_parse_features(raw.get("features") or {}),
         model=_parse_model(raw.get("model") or {}),
         schedule=_parse_schedule(raw.get("schedule") or {}),
+        evaluation=_parse_evaluation(raw.get("evaluation") or {}, dataset.horizon),
         hash_key_env=str(privacy.get("hash_key_env", "LAKECAST_HASH_KEY")),
         allow_demo_key=bool(privacy.get("allow_demo_key", False)),
         raw=raw,

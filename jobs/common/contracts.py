@@ -5,7 +5,14 @@ from __future__ import annotations
 from jobs.common.config import Config, ConfigError
 from schemas import TableContract
 from schemas.bronze import QUARANTINE, sales_contract
-from schemas.gold import PIPELINE_RUNS, forecasts_contract, models_contract
+from schemas.gold import (
+    PIPELINE_RUNS,
+    backtest_metrics_contract,
+    forecast_accuracy_contract,
+    forecasts_contract,
+    model_selection_contract,
+    models_contract,
+)
 from schemas.silver import demand_contract
 
 
@@ -20,6 +27,9 @@ def contract_for(cfg: Config, logical: str) -> TableContract:
         "models": lambda: models_contract(keys),
         "forecasts": lambda: forecasts_contract(keys),
         "pipeline_runs": lambda: PIPELINE_RUNS,
+        "backtest_metrics": lambda: backtest_metrics_contract(keys),
+        "model_selection": lambda: model_selection_contract(keys),
+        "forecast_accuracy": lambda: forecast_accuracy_contract(keys),
     }
     if logical not in factories:
         raise ConfigError(f"no contract for table {logical!r}; known: {sorted(factories)}")

@@ -47,6 +47,13 @@ def ensure_table(spark: SparkSession, cfg: Config, logical: str) -> TableRef:
                 f"{ref.path}; drop the registration (DROP TABLE {ref.name}, the data stays) or "
                 "point the config at the right lake"
             )
+        missing = [c for c in contract.columns if c not in spark.table(ref.name).columns]
+        if missing:
+            raise RuntimeError(
+                f"table {ref.name} at {ref.path} lacks the columns {missing} of its contract "
+                "(it was written by an older lakecast); add them with ALTER TABLE ... ADD COLUMNS "
+                "or move the table away and rerun the job that writes it"
+            )
         return ref
     (
         DeltaTable.createIfNotExists(spark)
@@ -59,6 +66,27 @@ def ensure_table(spark: SparkSession, cfg: Config, logical: str) -> TableRef:
     )
     log.info("created table %s at %s", ref.name, ref.path)
     return ref
+
+
+def demand_as_of(spark: SparkSession, cfg: Config, run_date: object) -> DataFrame:
+    """``silver.demand``, after checking it was built for ``run_date`` or later.
+
+    Raises:
+        LakecastError: when features has not run for the date yet (the message says so).
+    """
+    from pyspark.sql import functions as F
+
+    from jobs.common.runs import LakecastError
+
+    ref = ensure_table(spark, cfg, "demand")
+    demand = spark.table(ref.name)
+    as_of = demand.select(F.max("as_of_date")).first()[0]
+    if as_of is None or as_of < run_date:
+        raise LakecastError(
+            f"{ref.name} is built as of {as_of}, not {run_date}; run "
+            f"`lakecast features --run-date {run_date}` first"
+        )
+    return demand
 
 
 def merge_new_rows(target: TableRef, spark: SparkSession, rows: DataFrame, key: str) -> int:
@@ -74,19 +102,40 @@ def merge_new_rows(target: TableRef, spark: SparkSession, rows: DataFrame, key: 
     return int(metrics["num_inserted_rows"])
 
 
+def upsert(
+    spark: SparkSession, target: TableRef, rows: DataFrame, keys: list[str], compare: list[str]
+) -> dict[str, int]:
+    """MERGE on ``keys``: insert new rows, update a matched row only when a ``compare`` column
+    differs (so rerunning the same input changes nothing); never deletes. Returns the counts."""
+    columns = spark.table(target.name).columns
+    changed = " OR ".join(f"NOT (t.{c} <=> s.{c})" for c in compare)
+    metrics = (
+        DeltaTable.forName(spark, target.name)
+        .alias("t")
+        .merge(rows.select(*columns).alias("s"), " AND ".join(f"t.{k} = s.{k}" for k in keys))
+        .whenMatchedUpdateAll(condition=changed)
+        .whenNotMatchedInsertAll()
+        .execute()
+        .first()
+    )
+    return {"inserted": int(metrics["num_inserted_rows"]), "updated": int(metrics["num_updated_rows"])}
+
+
 def overwrite(spark: SparkSession, target: TableRef, rows: DataFrame) -> None:
     """Replace the whole table's contents in one commit (a rebuilt snapshot)."""
     columns = spark.table(target.name).columns
     rows.select(*columns).write.format("delta").mode("overwrite").save(target.path)
 
 
+def replace_where(spark: SparkSession, target: TableRef, rows: DataFrame, condition: str) -> None:
+    """Replace the rows matching ``condition`` with ``rows`` in one commit (Delta checks that
+    every new row matches it); the rest of the table stays untouched."""
+    columns = spark.table(target.name).columns
+    rows.select(*columns).write.format("delta").mode("overwrite").option("replaceWhere", condition).save(
+        target.path
+    )
+
+
 def replace_run_date(spark: SparkSession, target: TableRef, rows: DataFrame, run_date: object) -> None:
     """Replace exactly one run date's rows in one commit; every other date stays untouched."""
-    columns = spark.table(target.name).columns
-    (
-        rows.select(*columns)
-        .write.format("delta")
-        .mode("overwrite")
-        .option("replaceWhere", f"run_date = '{run_date}'")
-        .save(target.path)
-    )
+    replace_where(spark, target, rows, f"run_date = '{run_date}'")

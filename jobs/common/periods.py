@@ -16,6 +16,13 @@ FREQUENCIES = {
 }
 
 
+def periods_back(day: dt.date, n: int, frequency: str) -> dt.date:
+    """The period start ``n`` periods before the period holding ``day``."""
+    alias = FREQUENCIES[frequency][2]
+    start = pd.Timestamp(period_start(day, frequency))
+    return (start - n * pd.tseries.frequencies.to_offset(alias)).date()
+
+
 def season_length(frequency: str) -> int:
     return FREQUENCIES[frequency][1]
 

@@ -6,7 +6,9 @@ Training, scoring and backtests all use these classes; add a family by subclassi
 
 from __future__ import annotations
 
-from jobs.models.base import Forecaster, ModelFailure
+import json
+
+from jobs.models.base import Forecaster, ModelFailure, model_spec
 from jobs.models.naive import SeasonalNaive
 from jobs.models.prophet_model import ProphetForecaster
 from jobs.models.stats import AutoETSForecaster, AutoThetaForecaster
@@ -17,6 +19,12 @@ MODELS: dict[str, type[Forecaster]] = {
     AutoETSForecaster.name: AutoETSForecaster,
     ProphetForecaster.name: ProphetForecaster,
 }
+
+
+def build_model(spec: str) -> Forecaster:
+    """A fresh, unfitted model from a spec (see :meth:`Forecaster.spec`)."""
+    d = json.loads(spec)
+    return MODELS[d["family"]](**d["args"])
 
 
 def load_model(kind: str, payload: str) -> Forecaster:
@@ -32,5 +40,7 @@ __all__ = [
     "ModelFailure",
     "ProphetForecaster",
     "SeasonalNaive",
+    "build_model",
     "load_model",
+    "model_spec",
 ]

@@ -18,7 +18,8 @@ from jobs.common.periods import season_length
 from jobs.models.base import Forecaster, ModelFailure
 from jobs.models.metrics import METRICS, seasonal_naive_scale, window_metrics
 
-RESULT_COLUMNS = ["model", "window", "cutoff", "n_train", "n_test", "status", "reason", *METRICS]
+RESULT_COLUMNS = ["model", "window", "cutoff", "n_train", "n_test", "actual_total", "status", "reason",
+                  *METRICS]
 
 
 def cutoffs(n_periods: int, *, horizon: int, windows: int, step: int) -> list[int]:
@@ -36,11 +37,16 @@ def backtest_segment(
     windows: int,
     step: int,
     interval_width: float,
+    regressors: tuple[str, ...] = (),
+    cost_under: float = 1.0,
+    cost_over: float = 1.0,
 ) -> pd.DataFrame:
     """Metrics per candidate and window for one segment.
 
     Args:
-        history: the segment's complete calendar: ``ds``, ``y`` (NaN when closed), ``is_closed``.
+        history: the segment's complete calendar: ``ds``, ``y`` (NaN when closed), ``is_closed``
+            and the ``regressors``. Test periods get no regressor values, as in scoring (the
+            models carry the last observed values forward).
         candidates: model name -> a factory of a fresh, unfitted model.
 
     Returns:
@@ -57,7 +63,8 @@ def backtest_segment(
         open_test = test[test["y"].notna()]
         n_train = int(train["y"].notna().sum())
         base = {"window": window, "cutoff": train["ds"].max() if len(train) else pd.NaT,
-                "n_train": n_train, "n_test": len(open_test)}
+                "n_train": n_train, "n_test": len(open_test),
+                "actual_total": float(open_test["y"].abs().sum())}
         if n_train < 2 * m or open_test.empty:
             for name in candidates:
                 rows.append({**base, "model": name, "status": "skipped",
@@ -68,7 +75,7 @@ def backtest_segment(
         scale = seasonal_naive_scale(train["y"].to_numpy(), m)
         for name, make in candidates.items():
             try:
-                forecast = make().fit(train[["ds", "y"]]).predict(open_test[["ds"]])
+                forecast = make().fit(train[["ds", "y", *regressors]]).predict(open_test[["ds"]])
             except ModelFailure as exc:
                 rows.append({**base, "model": name, "status": "failed", "reason": str(exc),
                              **dict.fromkeys(METRICS, np.nan)})
@@ -80,6 +87,8 @@ def backtest_segment(
                 forecast["yhat_upper"].to_numpy(),
                 scale=scale,
                 interval_width=interval_width,
+                cost_under=cost_under,
+                cost_over=cost_over,
             )
             rows.append({**base, "model": name, "status": "ok", "reason": None, **metrics})
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import ClassVar
+import json
+from typing import Any, ClassVar
 
 import pandas as pd
 
 FORECAST_COLUMNS = ["ds", "yhat", "yhat_lower", "yhat_upper"]
+
+
+def model_spec(family: str, args: dict[str, Any]) -> str:
+    """``{"family": ..., "args": {...}}`` as canonical JSON (sorted keys, lists not tuples)."""
+    return json.dumps({"family": family, "args": args}, sort_keys=True, default=list)
 
 
 class ModelFailure(Exception):
@@ -26,6 +32,14 @@ class Forecaster(ABC):
     """
 
     name: ClassVar[str]
+
+    @abstractmethod
+    def init_args(self) -> dict[str, Any]:
+        """The constructor arguments (JSON-able): ``type(self)(**init_args())`` is an unfitted twin."""
+
+    def spec(self) -> str:
+        """Family and settings as canonical JSON: what the promotion gate compares and train refits."""
+        return model_spec(self.name, self.init_args())
 
     @abstractmethod
     def fit(self, history: pd.DataFrame) -> Forecaster: ...

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-METRICS = ("mae", "rmse", "wape", "smape", "mase", "bias", "coverage", "pinball")
+METRICS = ("mae", "rmse", "wape", "smape", "mase", "bias", "coverage", "pinball", "cost")
 
 
 def seasonal_naive_scale(history: np.ndarray, season: int) -> float:
@@ -40,8 +40,14 @@ def window_metrics(
     *,
     scale: float,
     interval_width: float,
+    cost_under: float = 1.0,
+    cost_over: float = 1.0,
 ) -> dict[str, float]:
-    """Every metric of :data:`METRICS` for one forecast window (arrays of open periods only)."""
+    """Every metric of :data:`METRICS` for one forecast window (arrays of open periods only).
+
+    ``cost`` is the mean cost per period: ``cost_under`` per unit the forecast fell short of
+    demand, ``cost_over`` per unit it exceeded it.
+    """
     y, yhat = np.asarray(y, dtype=float), np.asarray(yhat, dtype=float)
     lower, upper = np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
     if y.size == 0:
@@ -62,4 +68,5 @@ def window_metrics(
         "bias": float(err.mean()),
         "coverage": float(np.mean((y >= lower) & (y <= upper))),
         "pinball": (pinball(y, lower, tau_low) + pinball(y, upper, tau_high)) / 2,
+        "cost": float(np.mean(cost_under * np.maximum(-err, 0) + cost_over * np.maximum(err, 0))),
     }

@@ -27,6 +27,9 @@ class SeasonalNaive(Forecaster):
         self.last_season: list[float] = []
         self.sigma = 0.0
 
+    def init_args(self) -> dict[str, object]:
+        return {"frequency": self.frequency, "interval_width": self.interval_width}
+
     def fit(self, history: pd.DataFrame) -> SeasonalNaive:
         if history.empty:
             self.anchor, self.last_season, self.sigma = None, [0.0] * self.season, 0.0

@@ -55,6 +55,10 @@ class ProphetForecaster(Forecaster):
         self.last_regressors: dict[str, float] = {}
         self.model = None
 
+    def init_args(self) -> dict[str, Any]:
+        return {"settings": self.settings, "holidays_country": self.holidays_country,
+                "regressors": list(self.regressors)}
+
     def fit(self, history: pd.DataFrame) -> ProphetForecaster:
         quiet_libraries()
         from prophet import Prophet

@@ -32,6 +32,10 @@ class StatsForecaster(Forecaster):
         self.path: dict[str, list[float]] = {}
         self.description = ""
 
+    def init_args(self) -> dict[str, Any]:
+        return {"frequency": self.frequency, "interval_width": self.interval_width,
+                "path_periods": self.path_periods}
+
     def build(self) -> Any:
         raise NotImplementedError
 

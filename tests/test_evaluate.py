@@ -1,0 +1,104 @@
+"""The evaluate job on a slice of the real data: backtests, choice, the gate and reruns."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from pyspark.sql import functions as F
+
+from jobs.evaluate import evaluate
+from jobs.features import features
+from jobs.ingest import ingest
+from jobs.train import train
+from tests.conftest import DENSE, LAYERS, write_config
+
+RUN_DATE = dt.date(2011, 12, 9)
+
+
+@pytest.fixture(scope="module")
+def lake(spark, slice_csv, tmp_path_factory):
+    """A lake with the slice ingested and its features built as of RUN_DATE; configs share it."""
+    for layer in LAYERS:
+        spark.sql(f"DROP DATABASE IF EXISTS {layer} CASCADE")
+    base = tmp_path_factory.mktemp("evaluate")
+    cfg = write_config(base / "default")
+    ingest(spark, cfg, RUN_DATE, "ingest", source=str(slice_csv))
+    features(spark, cfg, RUN_DATE, "features")
+
+    def config(name: str, overrides: dict | None = None):
+        return write_config(base / name, {"lake": {"root": cfg.lake_root}, **(overrides or {})})
+
+    return config
+
+
+def rows_of(spark, table, run_date, drop=("run_id",)):
+    df = spark.table(table).filter(F.col("run_date") == F.lit(run_date))
+    return sorted(tuple(r) for r in df.select(*[c for c in df.columns if c not in drop]).collect())
+
+
+def test_a_segment_where_prophet_fails_is_still_evaluated_with_the_other_candidates(spark, lake):
+    # logistic growth without a capacity column: every Prophet fit fails
+    cfg = lake("prophet_fails", {"model": {"prophet": {"growth": "logistic", "uncertainty_samples": 0}}})
+    evaluate(spark, cfg, RUN_DATE, "evaluate-fail")
+    backtest = spark.table("gold.backtest_metrics").filter(F.col("segment_id").isin(DENSE)).toPandas()
+    prophet = backtest[backtest["model"] == "prophet"]
+    assert len(prophet) == len(DENSE) * cfg.evaluation.windows
+    assert set(prophet["status"]) == {"failed"} and prophet["reason"].str.startswith("prophet_failed").all()
+    others = backtest[backtest["model"] != "prophet"]
+    assert set(others["model"]) == {"seasonal_naive", "theta", "ets"}
+    assert set(others["status"]) == {"ok"} and others["mase"].notna().all()
+    chosen = {r.segment_id: r for r in spark.table("gold.model_selection").collect()}
+    for s in DENSE:
+        assert chosen[s].champion in ("seasonal_naive", "theta", "ets")
+        assert "failed: prophet (prophet_failed)" in chosen[s].reason
+        assert set(chosen[s].scores) == {"seasonal_naive", "theta", "ets"}
+    train(spark, cfg, RUN_DATE, "train-fail")
+    models = {r.segment_id: r for r in spark.table("gold.models").collect()}
+    assert all(models[s].status == "ok" and models[s].model == chosen[s].champion for s in DENSE)
+
+
+def test_the_gate_refuses_a_worse_champion_keeps_production_and_force_overrides(spark, lake):
+    first, second = dt.date(2011, 11, 21), dt.date(2011, 11, 28)
+    default = lake("gate_default")
+    evaluate(spark, default, first, "evaluate-first")
+    train(spark, default, first, "train-first")
+    production = {r.segment_id: r.model_spec for r in
+                  spark.table("gold.models").filter(F.col("run_date") == F.lit(first)).collect()}
+
+    # New config: only the baseline. Where production forecast better, the gate must keep it.
+    naive_only = lake("gate_naive", {"evaluation": {"candidates": ["seasonal_naive"]}})
+    evaluate(spark, naive_only, second, "evaluate-second")
+    chosen = {r.segment_id: r for r in
+              spark.table("gold.model_selection").filter(F.col("run_date") == F.lit(second)).collect()}
+    refused = {s for s, r in chosen.items() if r.decision == "refused"}
+    assert refused, "the best sellers' production models should beat seasonal naive somewhere"
+    for s in DENSE:
+        r = chosen[s]
+        assert json.loads(production[s])["family"] != "seasonal_naive" or r.decision == "kept"
+        if r.decision == "refused":
+            assert r.production_score < r.champion_score and r.champion == "seasonal_naive"
+            assert r.promoted_model == "production" and r.promoted_spec == production[s]
+            assert "production kept" in r.reason
+        elif r.decision == "promoted":
+            assert r.champion_score <= r.production_score
+    backtest = spark.table("gold.backtest_metrics").filter(F.col("run_date") == F.lit(second))
+    assert backtest.filter("model = 'production'").select("segment_id").distinct().count() >= len(refused)
+
+    train(spark, naive_only, second, "train-second")
+    retrained = {r.segment_id: r for r in
+                 spark.table("gold.models").filter(F.col("run_date") == F.lit(second)).collect()}
+    for s in refused:  # production's family and settings, refitted on the newer history
+        assert retrained[s].model_spec == production[s] and retrained[s].status == "ok"
+        assert retrained[s].train_end > dt.date(2011, 11, 21)
+
+    before = rows_of(spark, "gold.model_selection", second)
+    evaluate(spark, naive_only, second, "evaluate-forced", force=True)
+    forced = {r.segment_id: r for r in
+              spark.table("gold.model_selection").filter(F.col("run_date") == F.lit(second)).collect()}
+    assert {s for s, r in forced.items() if r.decision == "forced"} == refused
+    assert all(forced[s].promoted_model == "seasonal_naive" and "--force" in forced[s].reason for s in refused)
+
+    evaluate(spark, naive_only, second, "evaluate-again")
+    assert rows_of(spark, "gold.model_selection", second) == before
