@@ -108,6 +108,21 @@ def test_another_run_date_leaves_the_first_untouched_and_views_answer(spark, cha
     assert [r.ds for r in vs] == [EARLIER + dt.timedelta(days=i) for i in range(1, 8)]
     assert all((r.actual is None) == r.is_closed for r in vs)
 
+    # realized accuracy: the 12-02 forecasts now have a week of actuals (open days only)
+    accuracy(spark, chain, RUN_DATE, "accuracy-late")
+    scored = spark.table("gold.forecast_accuracy").filter(
+        "forecast_run_date = date'2011-12-02' and segment_id = '85123A'").orderBy("ds").collect()
+    open_days = [r for r in vs if not r.is_closed]
+    assert [r.ds for r in scored] == [r.ds for r in open_days] and len(scored) >= 5
+    for got, want in zip(scored, open_days):
+        assert got.error == pytest.approx(want.yhat - want.actual)
+        assert got.in_interval == (want.yhat_lower <= want.actual <= want.yhat_upper)
+        assert got.horizon_step == (got.ds - EARLIER).days and got.as_of_date == RUN_DATE
+    before = contents(spark.table("gold.forecast_accuracy"), drop=())
+    metrics = accuracy(spark, chain, RUN_DATE, "accuracy-again")
+    assert (metrics.detail["inserted"], metrics.detail["updated"]) == (0, 0)
+    assert contents(spark.table("gold.forecast_accuracy"), drop=()) == before
+
 
 def test_pandas_and_duckdb_read_the_same_rows_as_spark_without_spark(spark, chain):
     import duckdb
