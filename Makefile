@@ -39,10 +39,12 @@ $(JARS_STAMP): $(STAMP) jobs/common/jars.py
 demo: airflow-init
 	$(AIRFLOW_ENV) $(BIN)/airflow dags test lakecast_nightly $(DAG_DATE)
 	$(BIN)/lakecast summary --run-date $(RUN_DATE)
+	$(BIN)/lakecast report --run-date $(RUN_DATE)
 
 # The same chain in one process, without Airflow.
 run-chain: setup
 	$(BIN)/lakecast run --run-date $(RUN_DATE)
+	$(BIN)/lakecast report --run-date $(RUN_DATE)
 
 airflow-init: setup
 	$(AIRFLOW_ENV) $(BIN)/airflow db migrate > /dev/null

@@ -6,6 +6,7 @@
     lakecast run --run-date D                          the chain for one date, in one session
     lakecast backfill --start D1 --end D2 [--force]    the chain date by date, resumable
     lakecast summary --run-date D                      what the run date produced
+    lakecast report --run-date D [--out FILE]          one self-contained HTML run report
     lakecast dictionary [--check]                      regenerate docs/data_dictionary.md
 """
 
@@ -26,7 +27,7 @@ JOBS = {"ingest": ingest, "features": features, "evaluate": evaluate, "train": t
         "accuracy": accuracy}
 # Run only on retraining days (the cadence in config), like the DAG's training branch.
 TRAINING_JOBS = ("evaluate", "train")
-COMMANDS = [*JOBS, "run", "backfill", "summary", "dictionary"]
+COMMANDS = [*JOBS, "run", "backfill", "summary", "report", "dictionary"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,6 +46,10 @@ def main(argv: list[str] | None = None) -> int:
         from jobs.common import dictionary
 
         return dictionary.main(rest)
+    if command == "report":
+        from jobs import report
+
+        return report.main(rest)
     return {"run": run_command, "backfill": backfill_command, "summary": summary_command}[command](rest)
 
 

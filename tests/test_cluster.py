@@ -17,6 +17,7 @@ import pyspark
 import pytest
 
 from jobs.common.jars import local_jars
+from jobs.evaluate import evaluate
 from jobs.features import features
 from jobs.ingest import ingest
 from jobs.score import score
@@ -96,7 +97,7 @@ def test_chain_on_a_standalone_cluster_matches_local_mode(spark, cluster, slice_
     base = write_config(tmp_path / "base").raw["dataset"]
     on_cluster = write_config(tmp_path / "cluster", {"dataset": {**base, "source": str(slice_csv)}})
     submit = str(SPARK_HOME / "bin" / "spark-submit")
-    for job in ("ingest", "features", "train", "score"):
+    for job in ("ingest", "features", "evaluate", "train", "score"):
         out = subprocess.run(
             [submit, "--master", cluster, "--jars", ",".join(str(p) for p in local_jars()),
              "--conf", f"spark.pyspark.python={sys.executable}",
@@ -117,6 +118,7 @@ def test_chain_on_a_standalone_cluster_matches_local_mode(spark, cluster, slice_
     day = dt.date.fromisoformat(RUN_DATE)
     ingest(spark, local, day, "local-ingest")
     features(spark, local, day, "local-features")
+    evaluate(spark, local, day, "local-evaluate")
     train(spark, local, day, "local-train")
     score(spark, local, day, "local-score")
 

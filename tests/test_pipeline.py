@@ -144,6 +144,27 @@ def test_pandas_and_duckdb_read_the_same_rows_as_spark_without_spark(spark, chai
     assert by_duckdb == by_spark
 
 
+def test_the_run_report_is_one_html_file_with_every_section_and_embedded_figures(chain, tmp_path):
+    import re
+
+    from jobs import accuracy as accuracy_job
+    from jobs import report
+
+    # the fixture called the job functions; run one job through its runner for the run log
+    assert accuracy_job.main(["--run-date", str(RUN_DATE), "--config", str(chain.path)]) == 0
+    out = tmp_path / "report.html"
+    assert report.main(["--run-date", str(RUN_DATE), "--config", str(chain.path), "--out", str(out),
+                        "--top", "3"]) == 0
+    page = out.read_text()
+    assert re.findall(r"<h2>([^<]+)</h2>", page) == list(report.SECTIONS)
+    # timings + 3 segments + accuracy spread (+ realized accuracy when the late forecasts are scored)
+    assert page.count('src="data:image/png;base64,') >= 5
+    assert "http://" not in page and "https://" not in page  # self-contained
+    assert "<td>accuracy</td>" in page and "<td>success</td>" in page  # run timings
+    assert "too_sparse" in page  # fallback reasons
+    assert "<td>promoted</td>" in page
+
+
 @pytest.mark.slow
 def test_cli_runs_the_chain_and_fails_clearly(slice_csv, tmp_path):
     cfg = write_config(tmp_path / "cli")
