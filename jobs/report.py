@@ -26,6 +26,8 @@ from jobs.common.jars import PROJECT_DIR
 from jobs.common.periods import periods_back
 from jobs.common.reader import read_table
 from jobs.common.runs import parse_run_date
+from jobs.models import MODELS
+from jobs.models.selection import PRODUCTION
 
 log = logging.getLogger(__name__)
 
@@ -130,10 +132,9 @@ def backtest_section(cfg: Config, run_date: dt.date) -> tuple[str, str]:
     evaluated_on = selection["run_date"].max()
     selection = selection[selection["run_date"] == evaluated_on]
     backtest = _read(cfg, "backtest_metrics", filters=[("run_date", "=", evaluated_on)])
-    ok = backtest[(backtest["status"] == "ok") & (backtest["model"] != "production")]
+    ok = backtest[(backtest["status"] == "ok") & (backtest["model"] != PRODUCTION)]
     per_segment = ok.groupby(["model", "segment_id"])["mase"].mean().reset_index()
-    families = [m for m in ("seasonal_naive", "theta", "ets", "prophet") if m in set(per_segment["model"])]
-    families += sorted(set(per_segment["model"]) - set(families))
+    families = [m for m in MODELS if m in set(per_segment["model"])]  # simplest first
 
     def spread(ax):
         data = [per_segment.loc[per_segment["model"] == m, "mase"].dropna().clip(upper=3) for m in families]
