@@ -19,7 +19,7 @@ AIRFLOW_ENV := AIRFLOW_HOME=$(CURDIR)/airflow_home \
 	AIRFLOW_CONN_SPARK_DEFAULT='{"conn_type": "spark", "host": "local[2]"}' \
 	PATH=$(CURDIR)/$(BIN):$$PATH
 
-.PHONY: setup demo run-chain test test-fast airflow-init airflow-ui clean-lake clean
+.PHONY: setup demo run-chain test test-fast airflow-init airflow-ui sql-server beeline clean-lake clean
 
 setup: $(STAMP) $(JARS_STAMP)
 
@@ -52,6 +52,16 @@ airflow-init: setup
 # The Airflow UI on http://localhost:8080 (login printed at start).
 airflow-ui: airflow-init
 	$(AIRFLOW_ENV) $(BIN)/airflow standalone
+
+# SQL endpoint over the lake: Spark's Thrift JDBC/ODBC server on localhost:$(SQL_PORT).
+SQL_PORT ?= 10000
+sql-server: setup
+	$(BIN)/lakecast sql-server --port $(SQL_PORT)
+
+# Spark's bundled JDBC client, connected to `make sql-server`.
+beeline: setup
+	$$($(BIN)/python -c 'import pathlib, pyspark; print(pathlib.Path(pyspark.__file__).parent / "bin" / "beeline")') \
+		-u jdbc:hive2://localhost:$(SQL_PORT) -n $$USER
 
 test: setup
 	$(BIN)/python -m pytest

@@ -8,6 +8,7 @@
     lakecast summary --run-date D                      what the run date produced
     lakecast report --run-date D [--out FILE]          one self-contained HTML run report
     lakecast dictionary [--check]                      regenerate docs/data_dictionary.md
+    lakecast sql-server [--port 10000]                 Thrift JDBC/ODBC endpoint over the lake
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ JOBS = {"ingest": ingest, "features": features, "evaluate": evaluate, "train": t
         "accuracy": accuracy}
 # Run only on retraining days (the cadence in config), like the DAG's training branch.
 TRAINING_JOBS = ("evaluate", "train")
-COMMANDS = [*JOBS, "run", "backfill", "summary", "report", "dictionary"]
+COMMANDS = [*JOBS, "run", "backfill", "summary", "report", "dictionary", "sql-server"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
         from jobs import report
 
         return report.main(rest)
+    if command == "sql-server":
+        from jobs import sql_server
+
+        return sql_server.main(rest)
     return {"run": run_command, "backfill": backfill_command, "summary": summary_command}[command](rest)
 
 

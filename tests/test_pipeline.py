@@ -165,6 +165,96 @@ def test_the_run_report_is_one_html_file_with_every_section_and_embedded_figures
     assert "<td>promoted</td>" in page
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("localhost", 0))
+        return sock.getsockname()[1]
+
+
+def beeline(port: int, sql: str) -> list[list[str]]:
+    """Rows (without the header) of ``sql``, through the JDBC client bundled with Spark."""
+    from pathlib import Path
+
+    import pyspark
+
+    client = Path(pyspark.__file__).parent / "bin" / "beeline"
+    done = subprocess.run(
+        [str(client), "-u", f"jdbc:hive2://localhost:{port}", "-n", "analyst", "--silent=true",
+         "--outputformat=tsv2", "-e", sql],
+        capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = [line.split("\t") for line in done.stdout.splitlines() if line and not line.startswith("WARNING")]
+    return lines[1:]
+
+
+@pytest.fixture(scope="module")
+def sql_server(chain):
+    """``lakecast sql-server`` on the chain's lake, in its own process, until the module ends."""
+    from jobs import accuracy as accuracy_job
+
+    # the fixture called the job functions; one run through the runner writes the run log
+    assert accuracy_job.main(["--run-date", str(RUN_DATE), "--config", str(chain.path)]) == 0
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jobs.cli", "sql-server", "--config", str(chain.path), "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    output = []
+    for line in server.stdout:  # blocks until the server says it serves (or dies)
+        output.append(line)
+        if line.startswith("serving"):
+            break
+    assert server.poll() is None, "".join(output)[-3000:]
+    yield port
+    server.terminate()
+    assert server.wait(timeout=60) == 0
+
+
+def test_sql_server_answers_over_jdbc_with_spark_rows_while_a_nightly_job_runs(spark, chain, sql_server):
+    from jobs.common.contracts import contract_for
+
+    tables = {r[1] for r in beeline(sql_server, "SHOW TABLES IN gold")}
+    assert {"forecasts", "models", "model_selection", "backtest_metrics", "forecast_accuracy",
+            "pipeline_runs", "forecast_latest", "forecast_vs_actual", "accuracy_by_run_date"} <= tables
+    query = "SELECT segment_id, ds, yhat, model FROM gold.forecasts WHERE run_date = '2011-12-09' ORDER BY 1, 2"
+    over_jdbc = [(s, dt.date.fromisoformat(d), float(y), m) for s, d, y, m in beeline(sql_server, query)]
+    assert over_jdbc == [tuple(r) for r in spark.sql(query).collect()] and len(over_jdbc) > 100
+    comments = {r[0]: r[2] for r in beeline(sql_server, "DESCRIBE gold.forecasts")}
+    contract = contract_for(chain, "forecasts").schema
+    assert {f.name: comments[f.name] for f in contract} == {f.name: f.metadata["comment"] for f in contract}
+    latest = beeline(sql_server, "SELECT count(*) FROM gold.forecast_latest")
+    assert int(latest[0][0]) == spark.table("gold.forecast_latest").count()
+
+    # A nightly job in its own JVM (own embedded metastore) writes while the server is up.
+    runs = "SELECT count(*) FROM gold.pipeline_runs WHERE job = 'accuracy'"
+    before = int(beeline(sql_server, runs)[0][0])
+    job = subprocess.run([sys.executable, "-m", "jobs.cli", "accuracy", "--run-date", str(RUN_DATE),
+                          "--config", str(chain.path)], capture_output=True, text=True)
+    assert job.returncode == 0, job.stderr[-3000:]
+    assert int(beeline(sql_server, runs)[0][0]) == before + 1
+    assert before + 1 == spark.table("gold.pipeline_runs").filter("job = 'accuracy'").count()
+
+
+@pytest.mark.parametrize("name", ["explore_forecasts", "model_performance"])
+def test_notebooks_execute_against_the_lake(chain, name, monkeypatch):
+    from pathlib import Path
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    folder = Path(__file__).parent.parent / "notebooks"
+    notebook = nbformat.read(folder / f"{name}.ipynb", as_version=4)
+    monkeypatch.setenv("LAKECAST_CONFIG", str(chain.path))  # the kernel inherits it
+    NotebookClient(notebook, timeout=600, kernel_name="python3",
+                   resources={"metadata": {"path": str(folder)}}).execute()  # raises on any error
+    outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs]
+    assert any("image/png" in o.get("data", {}) for o in outputs)  # the plots were drawn
+    assert f"lake: {chain.lake_root}" in "".join(o.get("text", "") for o in outputs)
+
+
 @pytest.mark.slow
 def test_cli_runs_the_chain_and_fails_clearly(slice_csv, tmp_path):
     cfg = write_config(tmp_path / "cli")
