@@ -25,7 +25,7 @@ from functools import partial
 from typing import Any
 
 import pandas as pd
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs.common.config import Config
@@ -34,15 +34,25 @@ from jobs.common.lake import demand_as_of, ensure_table, replace_run_date
 from jobs.common.periods import last_complete_period
 from jobs.common.runlog import JobMetrics
 from jobs.common.runs import LakecastError, job_parser, run_job
-from jobs.models import MODELS, build_model
+from jobs.models import COMBINATIONS, MODELS, build_model, model_spec
 from jobs.models.backtest import RESULT_COLUMNS, backtest_segment
-from jobs.models.selection import BASELINE, PRODUCTION, choose
+from jobs.models.selection import (
+    BASELINE,
+    PRODUCTION,
+    choose,
+    format_strategies,
+    held_out_strategies,
+    portfolio_best,
+)
 from jobs.models.prophet_model import ProphetForecaster
 from jobs.models.naive import SeasonalNaive
 from jobs.models.stats import StatsForecaster
 from jobs.score import current_models
 
 log = logging.getLogger(__name__)
+
+INTERMITTENT_CLASS = "intermittent"
+SMOOTH_CLASS = "smooth"
 
 
 def candidate_specs(cfg: Config) -> dict[str, str]:
@@ -56,7 +66,7 @@ def candidate_specs(cfg: Config) -> dict[str, str]:
         ),
     }
     specs = {}
-    for name in cfg.evaluation.candidates:
+    for name in [*base_candidates(cfg.evaluation.candidates), *cfg.evaluation.intermittent_candidates]:
         family = MODELS[name]
         if name in built:
             specs[name] = built[name]().spec()
@@ -65,6 +75,28 @@ def candidate_specs(cfg: Config) -> dict[str, str]:
         else:
             raise LakecastError(f"no settings known for candidate {name!r}")
     return specs
+
+
+def base_candidates(names: tuple[str, ...] | list[str]) -> list[str]:
+    """The candidates that are fitted (not combinations)."""
+    return [n for n in names if n not in COMBINATIONS]
+
+
+def candidates_for(params: dict[str, Any], demand_class: str) -> dict[str, str]:
+    """A segment's candidates (name -> spec): the configured families, the intermittent ones for
+    intermittent segments, and the combinations of every fitted candidate but the baseline."""
+    names = list(params["smooth"]) + (list(params["intermittent"]) if demand_class == INTERMITTENT_CLASS else [])
+    specs = {n: params["specs"][n] for n in names}
+    members = combination_members(names)
+    for combo in params["combinations"]:
+        if members:
+            specs[combo] = model_spec(combo, {"members": [specs[n] for n in members]})
+    return specs
+
+
+def combination_members(names: list[str]) -> list[str]:
+    """The candidates a combination averages: every fitted one but the baseline."""
+    return [n for n in names if n not in COMBINATIONS and n != BASELINE and n != PRODUCTION]
 
 
 def evaluate_params(cfg: Config, run_date: dt.date, run_id: str, force: bool = False) -> dict[str, Any]:
@@ -85,6 +117,13 @@ def evaluate_params(cfg: Config, run_date: dt.date, run_id: str, force: bool = F
         "tolerance": e.promotion_tolerance,
         "force": force,
         "specs": specs,
+        "smooth": base_candidates(e.candidates),
+        "intermittent": list(e.intermittent_candidates),
+        "combinations": [n for n in e.candidates if n in COMBINATIONS],
+        "zero_share": e.intermittent_zero_share,
+        "rule": e.rule,
+        "margin": e.margin,
+        "portfolio": {},
         "rank": {name: i for i, name in enumerate(MODELS)},
         "run_date": run_date,
         "run_id": run_id,
@@ -105,14 +144,16 @@ def backtest_rows(pdf: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
     out_columns = [*keys, "segment_id", *RESULT_COLUMNS, "run_date", "run_id"]
     if not bool(pdf["eligible"].iloc[0]):
         return pd.DataFrame(columns=out_columns)
-    specs = dict(params["specs"])
+    specs = candidates_for(params, pdf["demand_class"].iloc[0])
+    combinations = {n: (MODELS[n].method, combination_members(list(specs))) for n in specs if n in COMBINATIONS}
     production = pdf["production_spec"].iloc[0]
     if production_name(production, specs) == PRODUCTION:
         specs[PRODUCTION] = production
     history = pdf[["ds", "y", "is_closed", *regressors]]
     out = backtest_segment(
         history,
-        {name: partial(build_model, spec) for name, spec in specs.items()},
+        {name: partial(build_model, spec) for name, spec in specs.items() if name not in combinations},
+        combinations=combinations,
         frequency=params["frequency"],
         horizon=params["horizon"],
         windows=params["windows"],
@@ -136,7 +177,8 @@ def _finite(value: float | None) -> float | None:
 def selection_row(segment: pd.DataFrame, backtest: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
     """One segment's choice and gate decision (the function the cogroup runs)."""
     s = segment.iloc[0]
-    specs = dict(params["specs"])
+    specs = candidates_for(params, s["demand_class"])
+    portfolio = params["portfolio"].get(s["demand_class"]) if params["rule"] == "portfolio" else None
     production_spec = s["production_spec"] if isinstance(s["production_spec"], str) else None
     production = production_name(production_spec, specs)
     if production == PRODUCTION:
@@ -147,7 +189,8 @@ def selection_row(segment: pd.DataFrame, backtest: pd.DataFrame, params: dict[st
         scores, costs, n_windows, champion, production_score = {}, {}, 0, None, None
     else:
         c = choose(backtest, rank=rank, production=production, metric=params["metric"],
-                   tolerance=params["tolerance"], force=params["force"])
+                   tolerance=params["tolerance"], force=params["force"], portfolio=portfolio,
+                   margin=params["margin"])
         choice_kw = {"decision": c.decision, "promoted": c.promoted, "reason": c.reason}
         scores, costs, n_windows, champion = c.scores, c.costs, c.n_windows, c.champion
         production_score = c.production_score
@@ -162,10 +205,12 @@ def selection_row(segment: pd.DataFrame, backtest: pd.DataFrame, params: dict[st
             {
                 **{k: s[k] for k in params["keys"]},
                 "segment_id": s["segment_id"],
+                "demand_class": s["demand_class"],
                 "metric": params["metric"],
                 "scores": {n: v for n, v in scores.items() if math.isfinite(v)},
                 "n_windows": n_windows,
                 "champion": champion,
+                "portfolio_model": portfolio,
                 "champion_score": _finite(scores.get(champion)) if champion else None,
                 "production_model": _family(production_spec),
                 "production_score": _finite(production_score),
@@ -189,9 +234,14 @@ def _family(spec: str | None) -> str | None:
     return json.loads(spec)["family"] if spec else None
 
 
-def segments_with_production(demand: DataFrame, models: DataFrame | None, run_date: dt.date, keys: list[str]) -> DataFrame:
-    """One row per segment: keys, eligibility and the spec of the model in production before D."""
-    segments = demand.select(*keys, "segment_id", "eligible", "ineligible_reason").dropDuplicates(["segment_id"])
+def segments_with_production(
+    demand: DataFrame, models: DataFrame | None, run_date: dt.date, keys: list[str], zero_share: float
+) -> DataFrame:
+    """One row per segment: keys, eligibility, demand class (intermittent when at least
+    ``zero_share`` of its open periods sold nothing) and the spec of the model in production."""
+    is_zero = F.when(F.col("y") == 0, 1.0).when(F.col("y").isNotNull(), 0.0)
+    segments = demand.groupBy(*keys, "segment_id", "eligible", "ineligible_reason").agg(
+        F.when(F.avg(is_zero) >= zero_share, INTERMITTENT_CLASS).otherwise(SMOOTH_CLASS).alias("demand_class"))
     if models is None:
         return segments.withColumn("production_spec", F.lit(None).cast("string"))
     production = current_models(models, run_date - dt.timedelta(days=1)).select(
@@ -210,7 +260,8 @@ def evaluate(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str, f
     demand = demand_as_of(spark, cfg, run_date)
     params = evaluate_params(cfg, run_date, run_id, force)
     history = demand.filter(F.col("ds") <= F.lit(last_complete_period(run_date, ds.frequency)))
-    segments = segments_with_production(history, spark.table(models_ref.name), run_date, keys)
+    segments = segments_with_production(history, spark.table(models_ref.name), run_date, keys,
+                                        params["zero_share"]).cache()
     columns = [*keys, "segment_id", "ds", "y", "is_closed", "eligible", *ds.regressors]
     partitions = 16 * spark.sparkContext.defaultParallelism
 
@@ -222,13 +273,22 @@ def evaluate(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str, f
 
     backtest = (
         history.select(*columns)
-        .join(segments.select("segment_id", "production_spec"), "segment_id")
+        .join(segments.select("segment_id", "demand_class", "production_spec"), "segment_id")
         .repartition(partitions, *keys)
         .groupBy(*keys)
         .applyInPandas(backtest_one, schema=contract_for(cfg, "backtest_metrics").schema)
     )
     replace_run_date(spark, metrics_ref, backtest, run_date)
     written = spark.table(metrics_ref.name).filter(F.col("run_date") == F.lit(run_date))
+    per_window = (
+        written.filter(f"status = 'ok' and model != '{PRODUCTION}'")
+        .join(segments.select("segment_id", "demand_class"), "segment_id")
+        .select("segment_id", "demand_class", "model", "window", "mase", "wape", "mae", "rmse", "smape",
+                "pinball", "cost", "bias", "coverage", "n_test", "actual_total", "seconds")
+        .toPandas()
+    )
+    params["portfolio"] = portfolios(per_window, params)
+    log.info("portfolio best by demand class: %s", params["portfolio"])
 
     selection = (
         segments.groupBy("segment_id")
@@ -238,6 +298,8 @@ def evaluate(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str, f
     replace_run_date(spark, selection_ref, selection, run_date)
     chosen = spark.table(selection_ref.name).filter(F.col("run_date") == F.lit(run_date))
     summary = summarise(written, chosen, params["metric"])
+    held = held_out_strategies(per_window, metric=params["metric"], rank=params["rank"], margin=params["margin"])
+    summary["overall"]["held_out"] = held
     print_summary(summary, run_date, params["metric"])
     decisions = {r.decision: r["count"] for r in chosen.groupBy("decision").count().collect()}
     return JobMetrics(
@@ -246,8 +308,23 @@ def evaluate(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str, f
         segments_ok=sum(n for d, n in decisions.items() if d != "fallback"),
         segments_fallback=decisions.get("fallback", 0),
         detail=json.loads(summary["families"].set_index("model").to_json(orient="index"))
-        | {"decisions": decisions, "overall": summary["overall"]},
+        | {"decisions": decisions, "portfolio": params["portfolio"],
+           "overall": {**summary["overall"], "held_out": json.loads(held.to_json(orient="index"))}},
     )
+
+
+def portfolios(per_window: pd.DataFrame, params: dict[str, Any]) -> dict[str, str]:
+    """Demand class -> the candidate with the best mean score over the class's segments (each
+    segment's score: its mean over the windows, counted only when it scored every window)."""
+    metric, out = params["metric"], {}
+    for demand_class, rows in per_window.groupby("demand_class"):
+        scored = rows.groupby(["segment_id", "model"]).agg(score=(metric, "mean"), n=("window", "nunique"))
+        scored = scored.reset_index()
+        best = portfolio_best(scored[scored["n"] == scored.groupby("segment_id")["n"].transform("max")],
+                              params["rank"])
+        if best:
+            out[demand_class] = best
+    return out
 
 
 def summarise(backtest: DataFrame, selection: DataFrame, metric: str) -> dict[str, Any]:
@@ -305,36 +382,8 @@ def summarise(backtest: DataFrame, selection: DataFrame, metric: str) -> dict[st
         overall["value_added_mase"] = 1 - promoted["mase"] / n["mase"]
         overall["value_added_wape"] = 1 - promoted["wape"] / n["wape"]
         overall["value_added_cost"] = 1 - promoted["cost"] / n["cost"]
-    overall["held_out"] = held_out(per_window=ok.join(complete, "segment_id"), metric=metric)
     decisions = selection.groupBy("decision").count().toPandas().set_index("decision")["count"].to_dict()
     return {"families": families, "overall": overall, "decisions": decisions}
-
-
-def held_out(per_window: DataFrame, metric: str) -> dict[str, Any]:
-    """The per-segment choice judged out of sample: pick on windows 1..K-1, score on window K.
-
-    The in-sample figure (chosen and scored on the same windows) flatters the choice; this one is
-    what the choice is worth on data it did not see. Compared with seasonal naive on window K.
-    """
-    last = per_window.agg(F.max("window")).first()[0]
-    if last is None or last < 2:
-        return {}
-    rank = F.create_map(*[x for i, n in enumerate(MODELS) for x in (F.lit(n), F.lit(i))])
-    earlier = (
-        per_window.filter((F.col("window") < last) & (F.col("model") != PRODUCTION))
-        .groupBy("segment_id", "model")
-        .agg(F.avg(metric).alias("score"))
-        .withColumn("_rank", F.row_number().over(
-            Window.partitionBy("segment_id").orderBy(F.col("score").asc_nulls_last(), rank[F.col("model")])))
-        .filter("_rank = 1")
-        .select("segment_id", "model")
-    )
-    final = per_window.filter(F.col("window") == last).join(earlier.select("segment_id"), "segment_id")
-    scores = F.count("*").alias("segments"), F.avg("mase").alias("mase"), F.avg("cost").alias("cost"), (
-        F.sum(F.col("mae") * F.col("n_test")) / F.sum("actual_total")).alias("wape")
-    families = {r.model: r.asDict() for r in final.groupBy("model").agg(*scores).collect()}
-    chosen = final.join(earlier, ["segment_id", "model"]).agg(*scores).first().asDict()
-    return {"window": last, "families": families, "chosen": chosen}
 
 
 def print_summary(summary: dict[str, Any], run_date: dt.date, metric: str) -> None:
@@ -348,17 +397,11 @@ def print_summary(summary: dict[str, Any], run_date: dt.date, metric: str) -> No
     if chosen["segments"]:
         print(f"  {'chosen':<16}{chosen['segments']:>9,}{chosen['wape']:>8.3f}{chosen['mase']:>8.3f}"
               f"{chosen['cost']:>9.3f}   (picked and scored on the same windows: flattering)")
-    held = overall.get("held_out") or {}
-    if held.get("chosen", {}).get("segments"):
-        print(f"  held out: window {held['window']} alone; chosen = picked on windows 1-{held['window'] - 1}")
-        rows = [(n, held["families"][n]) for n in MODELS if n in held["families"]] + [("chosen", held["chosen"])]
-        for name, r in rows:
-            print(f"  {name:<16}{r['segments']:>9,}{r['wape']:>8.3f}{r['mase']:>8.3f}{r['cost']:>9.3f}")
-        naive = held["families"].get(BASELINE)
-        if naive:
-            print(f"  held-out value added over seasonal naive: MASE {1 - held['chosen']['mase'] / naive['mase']:+.1%}, "
-                  f"WAPE {1 - held['chosen']['wape'] / naive['wape']:+.1%}, "
-                  f"cost {1 - held['chosen']['cost'] / naive['cost']:+.1%}")
+    held = overall.get("held_out")
+    if held is not None and len(held):
+        print(f"  held out: the last window alone, every choice made on the windows before it "
+              f"({held.attrs['segments']:,} segments that every configured candidate forecast)")
+        print(format_strategies(held, indent="  "))
     if "value_added_mase" in overall:
         print(f"  in-sample value added over seasonal naive: MASE {overall['value_added_mase']:+.1%}, "
               f"WAPE {overall['value_added_wape']:+.1%}, cost {overall['value_added_cost']:+.1%}")

@@ -102,6 +102,7 @@ def backtest_metrics_contract(keys: Iterable[str]) -> TableContract:
             ]
             + [col(m, DoubleType(), c) for m, c in METRIC_COMMENTS.items()]
             + [
+                col("seconds", DoubleType(), "Fit and predict time (a combination: its members' sum)"),
                 col("run_date", DateType(), "Evaluation run date", False),
                 col("run_id", StringType(), "Evaluation run", False),
             ]
@@ -117,10 +118,14 @@ def model_selection_contract(keys: Iterable[str]) -> TableContract:
         schema=StructType(
             segment_columns(keys)
             + [
+                col("demand_class", StringType(),
+                    "smooth, or intermittent (zero share >= evaluation.intermittent_zero_share)", False),
                 col("metric", StringType(), "Metric the choice is made on (config evaluation.metric)", False),
                 col("scores", MapType(StringType(), DoubleType()), "Candidate -> mean metric over the windows"),
                 col("n_windows", IntegerType(), "Backtest windows the scores average over", False),
                 col("champion", StringType(), "Best candidate (ties go to the simpler model)"),
+                col("portfolio_model", StringType(),
+                    "Best strategy over all segments of the demand class (rule portfolio)"),
                 col("champion_score", DoubleType(), "The champion's score"),
                 col("production_model", StringType(), "Family in production before this run (null: none)"),
                 col("production_score", DoubleType(), "Production's score on the same windows"),

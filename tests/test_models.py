@@ -180,3 +180,46 @@ def test_statistical_families_round_trip_and_refuse_periods_past_their_path(fami
         model.predict(pd.DataFrame({"ds": pd.date_range("2011-05-31", periods=2, freq="D")}))
     with pytest.raises(ModelFailure, match="two full seasons"):
         family("daily").fit(daily_history([1.0, 2.0, 3.0]))
+
+
+def test_a_combination_averages_its_members_and_round_trips_through_json():
+    import numpy as np
+
+    from jobs.models import build_model, load_model, model_spec
+    from jobs.models.combination import combine
+    from jobs.models.naive import SeasonalNaive
+    from jobs.models.stats import AutoThetaForecaster, CrostonForecaster
+
+    rng = np.random.default_rng(7)
+    ds = pd.date_range("2011-01-03", periods=140, freq="D")
+    history = pd.DataFrame({"ds": ds, "y": rng.poisson(3, len(ds)).astype(float)})
+    future = pd.DataFrame({"ds": pd.date_range(ds[-1] + pd.Timedelta(days=1), periods=14, freq="D")})
+    members = [AutoThetaForecaster("daily").spec(), CrostonForecaster("daily").spec(),
+               SeasonalNaive("daily").spec()]
+    spec = model_spec("combo_median", {"members": members})
+    model = build_model(spec).fit(history)
+    alone = [build_model(m).fit(history).predict(future) for m in members]
+    got = model.predict(future)
+    want = combine(alone, "median")
+    pd.testing.assert_frame_equal(got, want)
+    assert np.allclose(got["yhat"], np.median([f["yhat"] for f in alone], axis=0))
+    assert (got["yhat_lower"] <= got["yhat"]).all() and (got["yhat"] <= got["yhat_upper"]).all()
+    again = load_model("combo_median", model.to_json()).predict(future)
+    pd.testing.assert_frame_equal(again, got)
+    assert model.spec() == spec
+
+
+def test_intermittent_methods_give_a_flat_rate_with_an_interval_around_it():
+    import numpy as np
+
+    from jobs.models.stats import ADIDAForecaster, CrostonForecaster, TSBForecaster
+
+    rng = np.random.default_rng(3)
+    ds = pd.date_range("2011-01-03", periods=200, freq="D")
+    y = np.where(rng.random(len(ds)) < 0.15, rng.integers(1, 6, len(ds)), 0).astype(float)
+    history = pd.DataFrame({"ds": ds, "y": y})
+    future = pd.DataFrame({"ds": pd.date_range(ds[-1] + pd.Timedelta(days=1), periods=10, freq="D")})
+    for family in (CrostonForecaster, TSBForecaster, ADIDAForecaster):
+        f = family("daily").fit(history).predict(future)
+        assert f["yhat"].nunique() == 1 and 0 < f["yhat"].iloc[0] < y.max()
+        assert (f["yhat_lower"] <= f["yhat"]).all() and (f["yhat_upper"] > f["yhat"]).all()

@@ -7,7 +7,7 @@ import math
 import pandas as pd
 
 from jobs.models import MODELS
-from jobs.models.selection import PRODUCTION, champion_of, choose
+from jobs.models.selection import PRODUCTION, champion_of, choose, held_out_strategies, portfolio_best
 
 RANK = {name: i for i, name in enumerate(MODELS)} | {PRODUCTION: list(MODELS).index("prophet")}
 
@@ -77,3 +77,75 @@ def test_no_window_or_no_working_candidate_falls_back_to_seasonal_naive():
     c = choose(rows({}, failed={"prophet": "prophet_failed", "seasonal_naive": "odd"}),
                rank=RANK, production=None, metric="mase", tolerance=0.0)
     assert (c.decision, c.promoted) == ("fallback", "seasonal_naive") and "every candidate failed" in c.reason
+
+
+def test_portfolio_rule_keeps_the_portfolio_best_unless_the_champion_beats_it_in_every_window():
+    # ets wins on average by 20 %, but not in window 2: the portfolio's combo_mean is the pick
+    noisy = rows({"seasonal_naive": [1.0, 1.0], "combo_mean": [0.9, 0.6], "ets": [0.5, 0.7]})
+    c = choose(noisy, rank=RANK, production=None, metric="mase", tolerance=0.0, portfolio="combo_mean",
+               margin=0.1)
+    assert (c.champion, c.promoted, c.portfolio) == ("ets", "combo_mean", "combo_mean")
+    assert "portfolio best combo_mean" in c.reason and "does not beat it" in c.reason
+    # better in every window and by more than the margin: the segment keeps its own champion
+    clear = rows({"seasonal_naive": [1.0, 1.0], "combo_mean": [0.9, 0.8], "ets": [0.5, 0.6]})
+    own = choose(clear, rank=RANK, production=None, metric="mase", tolerance=0.0, portfolio="combo_mean",
+                 margin=0.1)
+    assert own.promoted == "ets" and "beats portfolio best combo_mean" in own.reason
+    # better in every window but by less than the margin: portfolio
+    close = rows({"seasonal_naive": [1.0, 1.0], "combo_mean": [0.9, 0.8], "ets": [0.85, 0.78]})
+    assert choose(close, rank=RANK, production=None, metric="mase", tolerance=0.0, portfolio="combo_mean",
+                  margin=0.1).promoted == "combo_mean"
+    # per-segment rule (no portfolio): the champion
+    assert choose(noisy, rank=RANK, production=None, metric="mase", tolerance=0.0).promoted == "ets"
+
+
+def test_portfolio_best_is_the_lowest_mean_over_segments_every_candidate_scored():
+    scores = pd.DataFrame(
+        [("a", "ets", 0.5), ("a", "theta", 0.6), ("b", "ets", 1.5), ("b", "theta", 0.9),
+         ("c", "ets", 0.1), ("c", "theta", math.nan)],
+        columns=["segment_id", "model", "score"],
+    )
+    assert portfolio_best(scores, RANK) == "theta"  # c is left out: theta did not score there
+    assert portfolio_best(scores.iloc[:0], RANK) is None
+
+
+def test_held_out_strategies_choose_on_earlier_windows_and_score_the_last():
+    out = []
+    # segment s1: ets best early, theta best in the last window; s2: theta best throughout
+    table = {"s1": {"ets": [0.5, 0.5, 1.0], "theta": [0.9, 0.9, 0.4]},
+             "s2": {"ets": [1.0, 1.0, 1.0], "theta": [0.5, 0.5, 0.5]}}
+    for segment, models in table.items():
+        for model, values in models.items():
+            for window, value in enumerate(values, 1):
+                out.append({"segment_id": segment, "demand_class": "smooth", "model": model, "window": window,
+                            "mase": value, "mae": value, "n_test": 10, "actual_total": 10.0, "bias": 0.1,
+                            "coverage": 0.8, "seconds": 1.0})
+    result = held_out_strategies(pd.DataFrame(out), metric="mase", rank=RANK, margin=0.1)
+    assert result.loc["ets", "mean_mase"] == 1.0 and result.loc["theta", "mean_mase"] == 0.45
+    # per segment: s1 picks ets (0.5 early) -> 1.0 last; s2 theta -> 0.5
+    assert result.loc["per-segment choice", "mean_mase"] == 0.75
+    # portfolio (theta: mean 0.7 vs ets 0.75 early); s1's ets beats it by > 10 % in every window
+    assert result.loc["portfolio rule", "mean_mase"] == 0.75
+    assert result.loc["theta", "wape"] == 0.45 and result.loc["theta", "bias"] == 0.1
+    assert result.loc["per-segment choice", "seconds"] == 4.0 and result.loc["theta", "seconds"] == 2.0
+    assert result.attrs["portfolio"] == {"smooth": "theta"}
+
+
+def test_evaluation_config_rejects_unknown_rules_and_misplaced_families(tmp_path):
+    import pytest
+
+    from jobs.common.config import DEFAULT_CONFIG, ConfigError, load_config
+    from tests.conftest import write_config
+
+    for bad, message in (
+        ({"rule": "best"}, "evaluation.rule must be one of"),
+        ({"margin": -0.1}, "margin >= 0"),
+        ({"intermittent_candidates": ["theta"]}, "intermittent_candidates must be drawn from"),
+        ({"candidates": ["theta"]}, "include seasonal_naive"),
+    ):
+        with pytest.raises(ConfigError, match=message):
+            write_config(tmp_path / "bad", {"evaluation": bad})
+    # every bundled config loads: another dataset is another file
+    walmart = load_config(DEFAULT_CONFIG.parent / "walmart_weekly.yaml")
+    assert walmart.dataset.frequency == "weekly" and walmart.dataset.segment_keys == ("store", "item_id")
+    assert walmart.evaluation.rule == "portfolio" and "combo_mean" in walmart.evaluation.candidates

@@ -120,16 +120,26 @@ class EvaluationConfig:
     """Backtests, model choice and the promotion gate.
 
     ``step`` of None means the horizon (windows end one horizon apart). Costs are per unit of
-    under- and over-forecast, for the cost-weighted error.
+    under- and over-forecast, for the cost-weighted error. ``rule`` is how a segment's model is
+    chosen: ``per_segment`` (its own backtest champion) or ``portfolio`` (the best strategy over
+    all segments of its demand class, unless its own champion beats that by ``margin`` on average
+    and in every window).
     """
 
-    candidates: tuple[str, ...] = ("seasonal_naive", "theta", "ets", "prophet")
+    candidates: tuple[str, ...] = ("seasonal_naive", "theta", "ets", "prophet", "combo_mean", "combo_median")
+    intermittent_candidates: tuple[str, ...] = ("croston", "tsb", "adida")
+    intermittent_zero_share: float = 0.5
+    rule: str = "portfolio"
+    margin: float = 0.1
     windows: int = 4
     step: int | None = None
     metric: str = "mase"
     promotion_tolerance: float = 0.0
     cost_under: float = 1.0
     cost_over: float = 1.0
+
+
+RULES = ("portfolio", "per_segment")
 
 
 @dataclass(frozen=True)
@@ -270,12 +280,20 @@ def _parse_schedule(d: dict[str, Any]) -> ScheduleConfig:
 
 
 def _parse_evaluation(d: dict[str, Any], horizon: int) -> EvaluationConfig:
-    from jobs.models import MODELS
+    from jobs.models import INTERMITTENT, MODELS
 
     known = set(EvaluationConfig.__dataclass_fields__)
     if set(d) - known:
         raise ConfigError(f"config evaluation has unknown keys {sorted(set(d) - known)}; known: {sorted(known)}")
-    e = EvaluationConfig(**{**d, "candidates": tuple(d.get("candidates") or EvaluationConfig.candidates)})
+    lists = {k: tuple(d[k] if d.get(k) is not None else getattr(EvaluationConfig, k))
+             for k in ("candidates", "intermittent_candidates")}
+    e = EvaluationConfig(**{**d, **lists})
+    if not set(e.intermittent_candidates) <= set(INTERMITTENT):
+        raise ConfigError(f"config evaluation.intermittent_candidates must be drawn from {list(INTERMITTENT)}, "
+                          f"got {list(e.intermittent_candidates)}")
+    if e.rule not in RULES or e.margin < 0 or not 0 < e.intermittent_zero_share <= 1:
+        raise ConfigError(f"config evaluation.rule must be one of {RULES} (got {e.rule!r}), margin >= 0 "
+                          "and intermittent_zero_share in (0, 1]")
     unknown = [c for c in e.candidates if c not in MODELS]
     if unknown or "seasonal_naive" not in e.candidates:
         raise ConfigError(

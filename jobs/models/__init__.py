@@ -11,14 +11,30 @@ import json
 from jobs.models.base import Forecaster, ModelFailure, model_spec
 from jobs.models.naive import SeasonalNaive
 from jobs.models.prophet_model import ProphetForecaster
-from jobs.models.stats import AutoETSForecaster, AutoThetaForecaster
+from jobs.models.combination import Combination, MeanCombination, MedianCombination
+from jobs.models.stats import (
+    ADIDAForecaster,
+    AutoETSForecaster,
+    AutoThetaForecaster,
+    CrostonForecaster,
+    TSBForecaster,
+)
 
+# Simplest first: ties in a backtest go to the family listed earlier.
 MODELS: dict[str, type[Forecaster]] = {
     SeasonalNaive.name: SeasonalNaive,
+    CrostonForecaster.name: CrostonForecaster,
+    TSBForecaster.name: TSBForecaster,
+    ADIDAForecaster.name: ADIDAForecaster,
     AutoThetaForecaster.name: AutoThetaForecaster,
     AutoETSForecaster.name: AutoETSForecaster,
     ProphetForecaster.name: ProphetForecaster,
+    MeanCombination.name: MeanCombination,
+    MedianCombination.name: MedianCombination,
 }
+# Families made for intermittent demand: candidates only for segments flagged intermittent.
+INTERMITTENT = (CrostonForecaster.name, TSBForecaster.name, ADIDAForecaster.name)
+COMBINATIONS = (MeanCombination.name, MedianCombination.name)
 
 
 def build_model(spec: str) -> Forecaster:
@@ -33,7 +49,10 @@ def load_model(kind: str, payload: str) -> Forecaster:
 
 
 __all__ = [
+    "COMBINATIONS",
+    "INTERMITTENT",
     "MODELS",
+    "Combination",
     "AutoETSForecaster",
     "AutoThetaForecaster",
     "Forecaster",

@@ -4,11 +4,13 @@ Window k of K ends ``(K - k) * step`` periods before the last period; its cutoff
 periods before that end. Every candidate is fitted only on the periods up to the cutoff and
 forecasts the ``horizon`` periods after it; errors are measured on the open periods of that
 window (closed periods are excluded). A candidate that fails on a window is recorded as failed
-with its reason; the other candidates are still evaluated.
+with its reason; the other candidates are still evaluated. Combinations are scored from the
+members' window forecasts (no extra fits): the members that forecast the window are combined.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -16,10 +18,11 @@ import pandas as pd
 
 from jobs.common.periods import season_length
 from jobs.models.base import Forecaster, ModelFailure
+from jobs.models.combination import combine
 from jobs.models.metrics import METRICS, seasonal_naive_scale, window_metrics
 
 RESULT_COLUMNS = ["model", "window", "cutoff", "n_train", "n_test", "actual_total", "status", "reason",
-                  *METRICS]
+                  *METRICS, "seconds"]
 
 
 def cutoffs(n_periods: int, *, horizon: int, windows: int, step: int) -> list[int]:
@@ -40,6 +43,7 @@ def backtest_segment(
     regressors: tuple[str, ...] = (),
     cost_under: float = 1.0,
     cost_over: float = 1.0,
+    combinations: dict[str, tuple[str, list[str]]] | None = None,
 ) -> pd.DataFrame:
     """Metrics per candidate and window for one segment.
 
@@ -48,6 +52,7 @@ def backtest_segment(
             and the ``regressors``. Test periods get no regressor values, as in scoring (the
             models carry the last observed values forward).
         candidates: model name -> a factory of a fresh, unfitted model.
+        combinations: name -> (``mean`` or ``median``, member candidate names).
 
     Returns:
         One row per candidate and window, columns :data:`RESULT_COLUMNS`.
@@ -66,20 +71,31 @@ def backtest_segment(
                 "n_train": n_train, "n_test": len(open_test),
                 "actual_total": float(open_test["y"].abs().sum())}
         if n_train < 2 * m or open_test.empty:
-            for name in candidates:
+            for name in [*candidates, *(combinations or {})]:
                 rows.append({**base, "model": name, "status": "skipped",
                              "reason": f"window {window}: {n_train} training periods, "
                                        f"{len(open_test)} open test periods",
                              **dict.fromkeys(METRICS, np.nan)})
             continue
         scale = seasonal_naive_scale(train["y"].to_numpy(), m)
+        forecasts, failures, seconds = {}, {}, {}
         for name, make in candidates.items():
+            started = time.perf_counter()
             try:
-                forecast = make().fit(train[["ds", "y", *regressors]]).predict(open_test[["ds"]])
+                forecasts[name] = make().fit(train[["ds", "y", *regressors]]).predict(open_test[["ds"]])
             except ModelFailure as exc:
-                rows.append({**base, "model": name, "status": "failed", "reason": str(exc),
-                             **dict.fromkeys(METRICS, np.nan)})
-                continue
+                failures[name] = str(exc)
+            seconds[name] = time.perf_counter() - started
+        for name, (method, members) in (combinations or {}).items():
+            seconds[name] = sum(seconds[n] for n in members)
+            if any(n in forecasts for n in members):
+                forecasts[name] = combine([forecasts[n] for n in members if n in forecasts], method)
+            else:
+                failures[name] = "combination_failed: every member failed"
+        for name, reason in failures.items():
+            rows.append({**base, "model": name, "status": "failed", "reason": reason,
+                         **dict.fromkeys(METRICS, np.nan), "seconds": seconds[name]})
+        for name, forecast in forecasts.items():
             metrics = window_metrics(
                 open_test["y"].to_numpy(),
                 forecast["yhat"].to_numpy(),
@@ -90,5 +106,6 @@ def backtest_segment(
                 cost_under=cost_under,
                 cost_over=cost_over,
             )
-            rows.append({**base, "model": name, "status": "ok", "reason": None, **metrics})
+            rows.append({**base, "model": name, "status": "ok", "reason": None, **metrics,
+                         "seconds": seconds[name]})
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)

@@ -1,8 +1,11 @@
 """Choosing a segment's model from its backtest, and the promotion gate (plain pandas, no Spark).
 
 The champion is the candidate with the lowest mean score over the backtest windows, among the
-candidates that forecast every window; ties go to the simpler family. The gate then compares it
-with the model in production on the same windows: the champion is promoted only when its score
+candidates that forecast every window; ties go to the simpler family. A choice made on a few
+noisy windows overfits, so under the ``portfolio`` rule the segment gets the portfolio's best
+strategy (best mean score over all segments of its demand class) unless its own champion beats
+that by ``margin`` on average and is at least as good in every window. The gate then compares
+the pick with the model in production on the same windows: it is promoted only when its score
 is at most production's score x (1 + tolerance). ``force`` promotes anyway and says so.
 """
 
@@ -13,6 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+
+from jobs.models import COMBINATIONS
 
 PRODUCTION = "production"  # candidate name of a production model whose settings differ from config
 BASELINE = "seasonal_naive"
@@ -30,6 +35,7 @@ class Choice:
     n_windows: int = 0
     champion: str | None = None
     production_score: float | None = None
+    portfolio: str | None = None
 
 
 def _mean(values: pd.Series) -> float:
@@ -61,6 +67,8 @@ def choose(
     metric: str,
     tolerance: float,
     force: bool = False,
+    portfolio: str | None = None,
+    margin: float = 0.0,
 ) -> Choice:
     """Champion and gate decision for one segment.
 
@@ -70,6 +78,8 @@ def choose(
         rank: candidate name -> simplicity (0 = simplest); ``production`` ranks as its family.
         production: the candidate name that stands for the production model (a configured
             family when its settings are unchanged, else :data:`PRODUCTION`), or None.
+        portfolio: the portfolio's best strategy for the segment's demand class (None: the
+            per-segment rule, the champion is the pick).
     """
     evaluated = backtest[backtest["status"] != "skipped"]
     if evaluated.empty:
@@ -84,22 +94,123 @@ def choose(
         costs[name] = _mean(rows["cost"])
     failed = f"; failed: {', '.join(f'{n} ({r})' for n, r in sorted(failures.items()))}" if failures else ""
     champion = champion_of({n: s for n, s in scores.items() if n != PRODUCTION}, rank)
-    base = {"scores": scores, "costs": costs, "n_windows": n_windows, "champion": champion}
+    base = {"scores": scores, "costs": costs, "n_windows": n_windows, "champion": champion,
+            "portfolio": portfolio}
     if champion is None:
         return Choice("fallback", BASELINE, f"every candidate failed{failed}", **base)
-    said = f"champion {champion} {metric} {_fmt(scores[champion])} over {n_windows} windows{failed}"
+    pick, said = champion, f"champion {champion} {metric} {_fmt(scores[champion])} over {n_windows} windows"
+    if portfolio is not None and portfolio != champion and portfolio in scores:
+        versus = f"portfolio best {portfolio} {_fmt(scores[portfolio])}"
+        if beats(evaluated, champion, portfolio, metric, margin):
+            said += f"; beats {versus} by {margin:.0%} on average and in every window"
+        else:
+            pick = portfolio
+            said = f"{versus}; own champion {champion} {_fmt(scores[champion])} does not beat it by " \
+                   f"{margin:.0%} on average and in every window"
+    said += failed
     if production is None:
-        return Choice("promoted", champion, f"{said}; no model in production", **base)
+        return Choice("promoted", pick, f"{said}; no model in production", **base)
     if production not in scores:
-        return Choice("promoted", champion, f"{said}; production model failed the backtest", **base)
+        return Choice("promoted", pick, f"{said}; production model failed the backtest", **base)
     prod_score = scores[production]
     base["production_score"] = prod_score
-    if production == champion:
-        return Choice("kept", champion, f"{said}; production is the champion", **base)
+    if production == pick:
+        return Choice("kept", pick, f"{said}; production is the pick", **base)
     versus = f"production {_fmt(prod_score)}, tolerance {tolerance:.0%}"
     limit = prod_score * (1 + tolerance)
-    if math.isfinite(scores[champion]) and (not math.isfinite(prod_score) or scores[champion] <= limit):
-        return Choice("promoted", champion, f"{said}; not worse than {versus}", **base)
+    if math.isfinite(scores[pick]) and (not math.isfinite(prod_score) or scores[pick] <= limit):
+        return Choice("promoted", pick, f"{said}; not worse than {versus}", **base)
     if force:
-        return Choice("forced", champion, f"{said}; worse than {versus}; promoted by --force", **base)
+        return Choice("forced", pick, f"{said}; worse than {versus}; promoted by --force", **base)
     return Choice("refused", production, f"{said}; worse than {versus}: production kept", **base)
+
+
+def beats(backtest: pd.DataFrame, own: str, other: str, metric: str, margin: float) -> bool:
+    """True when ``own`` scores at most (1 - margin) x ``other``'s mean and is no worse in any
+    window (both must have scored every window)."""
+    table = backtest[backtest["model"].isin([own, other])].pivot_table(
+        index="window", columns="model", values=metric, aggfunc="first")
+    if table.isna().any().any() or own not in table or other not in table:
+        return False
+    mean_ok = table[own].mean() <= (1 - margin) * table[other].mean()
+    return bool(mean_ok and (table[own] <= table[other]).all())
+
+
+def portfolio_best(scores: pd.DataFrame, rank: dict[str, int]) -> str | None:
+    """The candidate with the lowest mean score over the segments where every candidate scored.
+
+    ``scores``: one row per segment and candidate, columns ``segment_id``, ``model``, ``score``
+    (non-finite = did not score)."""
+    table = scores.pivot_table(index="segment_id", columns="model", values="score", aggfunc="first")
+    table = table.replace([np.inf, -np.inf], np.nan).dropna()
+    if table.empty:
+        return None
+    return champion_of(table.mean().to_dict(), rank)
+
+
+def held_out_strategies(per_window: pd.DataFrame, *, metric: str, rank: dict[str, int], margin: float) -> pd.DataFrame:
+    """How each strategy does on the last window when every choice is made on the windows before.
+
+    ``per_window``: the ok backtest rows (``segment_id``, ``demand_class``, ``model``, ``window``,
+    the metrics, ``mae``, ``n_test``, ``actual_total``, ``seconds``). Strategies: every single
+    candidate, ``per-segment, families`` (each segment's best single family on the earlier
+    windows: plain selection), ``per-segment choice`` (the same among every candidate, the
+    combinations included) and ``portfolio rule`` (see :func:`choose`, the portfolio also from
+    the earlier windows). Scored on the
+    segments where every candidate scored every window. Columns: segments, mean and median MASE,
+    WAPE (pooled), bias (pooled: sum of errors / sum of actuals), coverage (mean), seconds (fit
+    time on the last window of what the strategy needs: a choice needs every candidate).
+    """
+    if per_window.empty or per_window["window"].max() < 2:
+        return pd.DataFrame()
+    last = per_window["window"].max()
+    full = per_window.groupby(["segment_id", "model"])["window"].transform("nunique") == last
+    present = per_window.groupby("model")["segment_id"].nunique()
+    common = set(present.index[present == per_window["segment_id"].nunique()])  # every segment's
+    rows = per_window[full]
+    models_of = rows.groupby("segment_id")["model"].agg(set)
+    complete = models_of.index[models_of.map(common.issubset)]
+    rows = rows[rows["segment_id"].isin(complete)]
+    earlier, final = rows[rows["window"] < last], rows[rows["window"] == last]
+    past = earlier.groupby(["segment_id", "model"])[metric].mean().rename("score").reset_index()
+    classes = rows.groupby("segment_id")["demand_class"].first()
+    portfolio = {c: portfolio_best(past[past["segment_id"].isin(classes.index[classes == c])], rank)
+                 for c in classes.unique()}
+    per_segment, families_only, rule = {}, {}, {}
+    windows_of = dict(tuple(earlier.groupby("segment_id")))
+    for segment, scores in past.groupby("segment_id"):
+        own = champion_of(dict(zip(scores["model"], scores["score"])), rank)
+        per_segment[segment] = own
+        fitted = scores[~scores["model"].isin(COMBINATIONS)]
+        families_only[segment] = champion_of(dict(zip(fitted["model"], fitted["score"])), rank)
+        best = portfolio[classes[segment]]
+        rule[segment] = own if best is None or own == best or beats(
+            windows_of[segment], own, best, metric, margin) else best
+    picks = {name: final[final["model"] == name] for name in sorted(final["model"].unique(), key=rank.get)}
+    every = final.groupby("segment_id")["seconds"].sum()
+    strategies = (("per-segment, families", families_only), ("per-segment choice", per_segment),
+                  ("portfolio rule", rule))
+    for name, chosen in strategies:
+        wanted = pd.Series(chosen).rename("model").rename_axis("segment_id").reset_index()
+        picks[name] = final.merge(wanted).assign(seconds=lambda f: f["segment_id"].map(every))
+    out = pd.DataFrame(
+        {name: {"segments": f["segment_id"].nunique(), "mean_mase": f["mase"].mean(),
+                "median_mase": f["mase"].median(),
+                "wape": (f["mae"] * f["n_test"]).sum() / f["actual_total"].sum(),
+                "bias": (f["bias"] * f["n_test"]).sum() / f["actual_total"].sum(),
+                "coverage": f["coverage"].mean(), "seconds": f["seconds"].sum()}
+         for name, f in picks.items()}
+    ).T
+    out.attrs["segments"] = len(complete)
+    out.attrs["portfolio"] = portfolio
+    return out
+
+
+def format_strategies(table: pd.DataFrame, indent: str = "") -> str:
+    """The strategies table as fixed-width text."""
+    lines = [f"{indent}{'strategy':<20}{'segments':>9}{'MASE':>8}{'median':>8}{'WAPE':>8}{'bias':>8}"
+             f"{'cover':>7}{'seconds':>9}"]
+    for name, r in table.iterrows():
+        lines.append(f"{indent}{name:<20}{int(r.segments):>9,}{r.mean_mase:>8.3f}{r.median_mase:>8.3f}"
+                     f"{r.wape:>8.3f}{r.bias:>+8.3f}{r.coverage:>7.0%}{r.seconds:>9.1f}")
+    return "\n".join(lines)

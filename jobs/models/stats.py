@@ -1,4 +1,5 @@
-"""Fast statistical families from statsforecast (AutoETS, AutoTheta) behind the model interface.
+"""Fast statistical families from statsforecast behind the model interface: AutoETS, AutoTheta
+and, for intermittent demand, Croston (SBA), TSB and ADIDA.
 
 These models forecast from their training origin, so a fitted model is stored as what it
 forecasts: its forecast path (mean and interval) for the next ``path_periods`` periods after the
@@ -39,6 +40,13 @@ class StatsForecaster(Forecaster):
     def build(self) -> Any:
         raise NotImplementedError
 
+    def forecast(self, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Mean, lower and upper bound for the next ``path_periods`` periods after ``grid``."""
+        level = int(round(self.interval_width * 100))
+        out = self.build().forecast(y=grid, h=self.path_periods, level=[level])
+        return (np.asarray(out["mean"], dtype=float), np.asarray(out[f"lo-{level}"], dtype=float),
+                np.asarray(out[f"hi-{level}"], dtype=float))
+
     def fit(self, history: pd.DataFrame) -> StatsForecaster:
         h = history.sort_values("ds")
         periods = period_number(h["ds"], self.frequency)
@@ -47,14 +55,10 @@ class StatsForecaster(Forecaster):
         grid[periods - periods[0]] = values
         if len(grid) < 2 * season_length(self.frequency) or not np.isfinite(grid).all():
             raise ModelFailure("too_short", f"{self.name} needs two full seasons")
-        level = int(round(self.interval_width * 100))
         try:
-            out = self.build().forecast(y=grid, h=self.path_periods, level=[level])
+            mean, lower, upper = self.forecast(grid)
         except Exception as exc:  # numerical failures: the caller falls back
             raise ModelFailure(f"{self.name}_failed", f"{type(exc).__name__}: {exc}"[:300]) from exc
-        mean = np.asarray(out["mean"], dtype=float)
-        lower = np.asarray(out[f"lo-{level}"], dtype=float)
-        upper = np.asarray(out[f"hi-{level}"], dtype=float)
         if not (np.isfinite(mean).all() and np.isfinite(lower).all() and np.isfinite(upper).all()):
             raise ModelFailure(f"{self.name}_failed", "non-finite forecast")
         self.anchor = int(periods[-1])
@@ -119,3 +123,54 @@ class AutoThetaForecaster(StatsForecaster):
         from statsforecast.models import AutoTheta
 
         return AutoTheta(season_length=season_length(self.frequency))
+
+
+class IntermittentForecaster(StatsForecaster):
+    """Methods for intermittent demand (mostly zero periods): a flat forecast of the demand rate.
+
+    These statsforecast models give no intervals of their own; the interval is the flat forecast
+    plus the empirical quantiles of the one-step in-sample errors (``y - fitted``).
+    """
+
+    def forecast(self, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        out = self.build().forecast(y=grid, h=self.path_periods, fitted=True)
+        mean = np.asarray(out["mean"], dtype=float)
+        errors = (grid - np.asarray(out["fitted"], dtype=float))
+        errors = errors[np.isfinite(errors)]
+        tail = (1 - self.interval_width) / 2
+        low, high = np.quantile(errors, [tail, 1 - tail]) if len(errors) else (0.0, 0.0)
+        return mean, mean + min(low, 0.0), mean + max(high, 0.0)
+
+
+class CrostonForecaster(IntermittentForecaster):
+    """Croston's method with the Syntetos-Boylan bias correction (statsforecast CrostonSBA)."""
+
+    name = "croston"
+
+    def build(self) -> Any:
+        from statsforecast.models import CrostonSBA
+
+        return CrostonSBA()
+
+
+class TSBForecaster(IntermittentForecaster):
+    """Teunter-Syntetos-Babai: updates the demand probability every period, so it decays when
+    demand stops (statsforecast TSB, smoothing 0.1 for both size and probability)."""
+
+    name = "tsb"
+
+    def build(self) -> Any:
+        from statsforecast.models import TSB
+
+        return TSB(alpha_d=0.1, alpha_p=0.1)
+
+
+class ADIDAForecaster(IntermittentForecaster):
+    """Aggregate-disaggregate intermittent demand approach (statsforecast ADIDA)."""
+
+    name = "adida"
+
+    def build(self) -> Any:
+        from statsforecast.models import ADIDA
+
+        return ADIDA()

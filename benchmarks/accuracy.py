@@ -1,0 +1,120 @@
+"""Accuracy benchmark: the backtest protocol of ``lakecast evaluate`` on whole datasets, by config.
+
+For each ``CONFIG=RUN_DATE`` it runs ingest, features and evaluate through the ``lakecast`` CLI
+on a fresh lake in a temporary folder, then reads ``gold.backtest_metrics`` and prints, for every
+strategy (each single family, the combinations, plain per-segment choice and the configured
+rule), how it does on the last backtest window when every choice is made on the windows before
+it: mean and median MASE, WAPE, bias (sum of errors / sum of actuals), interval coverage and fit
+seconds. Nothing here is specific to a dataset: another dataset is another config file.
+
+    .venv/bin/python benchmarks/accuracy.py                  # bundled daily + Walmart weekly
+    .venv/bin/python benchmarks/accuracy.py conf/lakecast.yaml=2011-12-09
+    .venv/bin/python benchmarks/accuracy.py --lakes .cache/accuracy   # keep the lakes; a second
+                                              # run only recomputes the table from them
+
+The Walmart drop (train.csv joined with the store-week regressors of features.csv) is prepared
+from ``../shared/data/walmart_weekly`` into ``.cache/walmart_weekly`` first when that folder exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from jobs.common.config import Config, load_config  # noqa: E402
+from jobs.common.reader import read_table  # noqa: E402
+from jobs.models import MODELS  # noqa: E402
+from jobs.models.selection import PRODUCTION, format_strategies, held_out_strategies  # noqa: E402
+
+WALMART = ROOT.parent / "shared" / "data" / "walmart_weekly"
+DEFAULT = [f"{ROOT / 'conf' / 'lakecast.yaml'}=2011-12-09", f"{ROOT / 'conf' / 'walmart_weekly.yaml'}=2012-10-28"]
+
+
+def prepare_walmart(out_dir: Path) -> Path:
+    """train.csv with Temperature, Fuel_Price, CPI, Unemployment of its store and week."""
+    out = out_dir / "walmart_weekly.csv"
+    if out.exists():
+        return out
+    with zipfile.ZipFile(WALMART / "train.csv.zip") as z, z.open("train.csv") as f:
+        sales = pd.read_csv(f)
+    regressors = pd.read_csv(WALMART / "features.csv")[
+        ["Store", "Date", "Temperature", "Fuel_Price", "CPI", "Unemployment"]]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sales.merge(regressors, on=["Store", "Date"], how="left").to_csv(out, index=False)
+    return out
+
+
+def run_dataset(config: Path, run_date: str, lake: Path) -> None:
+    env = {**os.environ, "LAKECAST_LAKE": str(lake), "LAKECAST_CONFIG": str(config)}
+    os.environ.update({"LAKECAST_LAKE": env["LAKECAST_LAKE"]})
+    cfg = load_config(config)
+    print(f"\n=== {cfg.dataset.name}: {config.name}, run date {run_date}, {cfg.dataset.frequency}, "
+          f"horizon {cfg.dataset.horizon}, {cfg.evaluation.windows} windows, rule {cfg.evaluation.rule} "
+          f"(margin {cfg.evaluation.margin:.0%})", flush=True)
+    done = lake / "_evaluated"
+    if done.exists() and done.read_text() == run_date:
+        print(f"reusing the backtests in {lake}")
+    else:
+        run_jobs(env, run_date)
+        done.write_text(run_date)
+    print_table(cfg)
+
+
+def run_jobs(env: dict[str, str], run_date: str) -> None:
+    """ingest, features and evaluate through the CLI, each in its own process, timed."""
+    seconds = {}
+    for job in ("ingest", "features", "evaluate"):
+        started = time.monotonic()
+        done = subprocess.run([sys.executable, "-m", "jobs.cli", job, "--run-date", run_date],
+                              env=env, cwd=ROOT, capture_output=True, text=True)
+        seconds[job] = time.monotonic() - started
+        if done.returncode != 0:
+            sys.exit(f"{job} failed for {env['LAKECAST_CONFIG']}:\n{done.stderr[-3000:]}")
+    print("wall seconds: " + ", ".join(f"{job} {s:.0f}" for job, s in seconds.items()))
+
+
+def print_table(cfg: Config) -> None:
+    backtest = read_table(cfg.tables["backtest_metrics"], cfg)
+    classes = read_table(cfg.tables["model_selection"], cfg, columns=["segment_id", "demand_class"])
+    per_window = backtest[(backtest["status"] == "ok") & (backtest["model"] != PRODUCTION)].merge(classes)
+    table = held_out_strategies(per_window, metric=cfg.evaluation.metric,
+                                rank={n: i for i, n in enumerate(MODELS)}, margin=cfg.evaluation.margin)
+    counts = classes["demand_class"].value_counts().to_dict()
+    print(f"segments backtested: {per_window['segment_id'].nunique():,} ({counts}); portfolio best on the "
+          f"earlier windows: {table.attrs['portfolio']}")
+    print(f"last window ({table.attrs['segments']:,} segments every configured candidate forecast; "
+          "seconds = fit time on that window of what the strategy needs):")
+    print(format_strategies(table, indent="  "), flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("datasets", nargs="*", default=DEFAULT, help="CONFIG=RUN_DATE pairs")
+    parser.add_argument("--lakes", type=Path, default=None,
+                        help="keep each dataset's lake in LAKES/<config name> (default: a temporary folder)")
+    args = parser.parse_args(argv)
+    if WALMART.exists():
+        prepare_walmart(ROOT / ".cache" / "walmart_weekly")
+    with tempfile.TemporaryDirectory(prefix="lakecast-accuracy-") as scratch:
+        for item in args.datasets:
+            config, _, run_date = item.partition("=")
+            config = Path(config).resolve()
+            lake = (args.lakes.resolve() if args.lakes else Path(scratch)) / config.stem
+            lake.mkdir(parents=True, exist_ok=True)
+            run_dataset(config, run_date, lake)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
