@@ -42,7 +42,7 @@ from jobs.models.selection import (
     choose,
     format_strategies,
     held_out_strategies,
-    portfolio_best,
+    portfolios,
 )
 from jobs.models.prophet_model import ProphetForecaster
 from jobs.models.naive import SeasonalNaive
@@ -287,7 +287,7 @@ def evaluate(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str, f
                 "pinball", "cost", "bias", "coverage", "n_test", "actual_total", "seconds")
         .toPandas()
     )
-    params["portfolio"] = portfolios(per_window, params)
+    params["portfolio"] = portfolios(per_window, params["metric"], params["rank"])
     log.info("portfolio best by demand class: %s", params["portfolio"])
 
     selection = (
@@ -311,20 +311,6 @@ def evaluate(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str, f
         | {"decisions": decisions, "portfolio": params["portfolio"],
            "overall": {**summary["overall"], "held_out": json.loads(held.to_json(orient="index"))}},
     )
-
-
-def portfolios(per_window: pd.DataFrame, params: dict[str, Any]) -> dict[str, str]:
-    """Demand class -> the candidate with the best mean score over the class's segments (each
-    segment's score: its mean over the windows, counted only when it scored every window)."""
-    metric, out = params["metric"], {}
-    for demand_class, rows in per_window.groupby("demand_class"):
-        scored = rows.groupby(["segment_id", "model"]).agg(score=(metric, "mean"), n=("window", "nunique"))
-        scored = scored.reset_index()
-        best = portfolio_best(scored[scored["n"] == scored.groupby("segment_id")["n"].transform("max")],
-                              params["rank"])
-        if best:
-            out[demand_class] = best
-    return out
 
 
 def summarise(backtest: DataFrame, selection: DataFrame, metric: str) -> dict[str, Any]:

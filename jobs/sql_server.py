@@ -29,16 +29,13 @@ from py4j.protocol import Py4JError
 from pyspark.sql import SparkSession
 
 from jobs.common.config import Config, load_config
+from jobs.common.lake import sql_string
 from jobs.common.logs import setup_logging
 
 log = logging.getLogger(__name__)
 
 # Derby in memory: a private catalog per server process, nothing on disk to lock or go stale.
 PRIVATE_METASTORE = "jdbc:derby:memory:lakecast_sql_endpoint;create=true"
-
-
-def _quote(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def register_lake(spark: SparkSession, cfg: Config) -> list[str]:
@@ -54,8 +51,8 @@ def register_lake(spark: SparkSession, cfg: Config) -> list[str]:
         if not DeltaTable.isDeltaTable(spark, ref.path):
             log.warning("%s: no Delta table at %s yet, not registered", ref.name, ref.path)
             continue
-        spark.sql(f"CREATE DATABASE IF NOT EXISTS {ref.database} LOCATION {_quote(cfg.layer_path(ref.database))}")
-        spark.sql(f"CREATE TABLE IF NOT EXISTS {ref.name} USING DELTA LOCATION {_quote(ref.path)}")
+        spark.sql(f"CREATE DATABASE IF NOT EXISTS {ref.database} LOCATION {sql_string(cfg.layer_path(ref.database))}")
+        spark.sql(f"CREATE TABLE IF NOT EXISTS {ref.name} USING DELTA LOCATION {sql_string(ref.path)}")
         registered.append(ref.name)
     views = {score.create_views: ("forecasts", "demand"), accuracy.create_views: ("forecast_accuracy",)}
     for create, needs in views.items():

@@ -17,7 +17,8 @@ from jobs.common.contracts import contract_for
 log = logging.getLogger(__name__)
 
 
-def _quote(value: str) -> str:
+def sql_string(value: str) -> str:
+    """``value`` as a quoted Spark SQL string literal."""
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
@@ -37,7 +38,7 @@ def ensure_table(spark: SparkSession, cfg: Config, logical: str) -> TableRef:
     if not spark.catalog.databaseExists(ref.database):
         spark.sql(
             f"CREATE DATABASE IF NOT EXISTS {ref.database} "
-            f"LOCATION {_quote(cfg.layer_path(ref.database))}"
+            f"LOCATION {sql_string(cfg.layer_path(ref.database))}"
         )
     if spark.catalog.tableExists(ref.name):
         registered = spark.sql(f"DESCRIBE DETAIL {ref.name}").first()["location"]

@@ -148,6 +148,19 @@ def portfolio_best(scores: pd.DataFrame, rank: dict[str, int]) -> str | None:
     return champion_of(table.mean().to_dict(), rank)
 
 
+def portfolios(per_window: pd.DataFrame, metric: str, rank: dict[str, int]) -> dict[str, str]:
+    """Demand class -> :func:`portfolio_best` over the class's segments (a segment's score: its
+    mean over the windows, counted only when the candidate scored all the windows it has)."""
+    out = {}
+    for demand_class, rows in per_window.groupby("demand_class"):
+        scored = rows.groupby(["segment_id", "model"]).agg(score=(metric, "mean"), n=("window", "nunique"))
+        scored = scored.reset_index()
+        best = portfolio_best(scored[scored["n"] == scored.groupby("segment_id")["n"].transform("max")], rank)
+        if best:
+            out[demand_class] = best
+    return out
+
+
 def held_out_strategies(per_window: pd.DataFrame, *, metric: str, rank: dict[str, int], margin: float) -> pd.DataFrame:
     """How each strategy does on the last window when every choice is made on the windows before.
 
@@ -174,8 +187,7 @@ def held_out_strategies(per_window: pd.DataFrame, *, metric: str, rank: dict[str
     earlier, final = rows[rows["window"] < last], rows[rows["window"] == last]
     past = earlier.groupby(["segment_id", "model"])[metric].mean().rename("score").reset_index()
     classes = rows.groupby("segment_id")["demand_class"].first()
-    portfolio = {c: portfolio_best(past[past["segment_id"].isin(classes.index[classes == c])], rank)
-                 for c in classes.unique()}
+    portfolio = portfolios(earlier, metric, rank)
     per_segment, families_only, rule = {}, {}, {}
     windows_of = dict(tuple(earlier.groupby("segment_id")))
     for segment, scores in past.groupby("segment_id"):
@@ -183,7 +195,7 @@ def held_out_strategies(per_window: pd.DataFrame, *, metric: str, rank: dict[str
         per_segment[segment] = own
         fitted = scores[~scores["model"].isin(COMBINATIONS)]
         families_only[segment] = champion_of(dict(zip(fitted["model"], fitted["score"])), rank)
-        best = portfolio[classes[segment]]
+        best = portfolio.get(classes[segment])
         rule[segment] = own if best is None or own == best or beats(
             windows_of[segment], own, best, metric, margin) else best
     picks = {name: final[final["model"] == name] for name in sorted(final["model"].unique(), key=rank.get)}
