@@ -2,10 +2,10 @@
 
 For each ``CONFIG=RUN_DATE`` it runs ingest, features and evaluate through the ``lakecast`` CLI
 on a fresh lake in a temporary folder, then reads ``gold.backtest_metrics`` and prints, for every
-strategy (each single family, the combinations, plain per-segment choice and the configured
-rule), how it does on the last backtest window when every choice is made on the windows before
-it: mean and median MASE, WAPE, bias (sum of errors / sum of actuals), interval coverage and fit
-seconds. Nothing here is specific to a dataset: another dataset is another config file.
+strategy (each single family, the combinations and the pool, plain per-segment choice and the
+configured rule), how it does on the last backtest window when every choice is made on the
+earlier windows that ended by its cutoff: mean and median MASE, WAPE, bias (sum of errors / sum
+of actuals), interval coverage and fit seconds. Nothing here is specific to a dataset: another dataset is another config file.
 
     .venv/bin/python benchmarks/accuracy.py                  # bundled daily + Walmart weekly
     .venv/bin/python benchmarks/accuracy.py conf/lakecast.yaml=2011-12-09
@@ -19,6 +19,7 @@ from ``../shared/data/walmart_weekly`` into ``.cache/walmart_weekly`` first when
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import subprocess
 import sys
@@ -89,7 +90,8 @@ def print_table(cfg: Config) -> None:
     classes = read_table(cfg.tables["model_selection"], cfg, columns=["segment_id", "demand_class"])
     per_window = backtest[(backtest["status"] == "ok") & (backtest["model"] != PRODUCTION)].merge(classes)
     table = held_out_strategies(per_window, metric=cfg.evaluation.metric,
-                                rank={n: i for i, n in enumerate(MODELS)}, margin=cfg.evaluation.margin)
+                                rank={n: i for i, n in enumerate(MODELS)}, margin=cfg.evaluation.margin,
+                                gap=math.ceil(cfg.dataset.horizon / cfg.evaluation.step))
     counts = classes["demand_class"].value_counts().to_dict()
     print(f"segments backtested: {per_window['segment_id'].nunique():,} ({counts}); portfolio best on the "
           f"earlier windows: {table.attrs['portfolio']}")

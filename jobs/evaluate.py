@@ -34,8 +34,8 @@ from jobs.common.lake import demand_as_of, ensure_table, replace_run_date
 from jobs.common.periods import last_complete_period
 from jobs.common.runlog import JobMetrics
 from jobs.common.runs import LakecastError, job_parser, run_job
-from jobs.models import COMBINATIONS, MODELS, build_model, model_spec
-from jobs.models.backtest import RESULT_COLUMNS, backtest_segment
+from jobs.models import COMBINATIONS, MODELS, POOL, build_model, model_spec, strategy
+from jobs.models.backtest import RESULT_COLUMNS, backtest_segment, pooled
 from jobs.models.selection import (
     BASELINE,
     PRODUCTION,
@@ -84,12 +84,16 @@ def base_candidates(names: tuple[str, ...] | list[str]) -> list[str]:
 
 def candidates_for(params: dict[str, Any], demand_class: str) -> dict[str, str]:
     """A segment's candidates (name -> spec): the configured families, the intermittent ones for
-    intermittent segments, and the combinations of every fitted candidate but the baseline."""
+    intermittent segments, the combinations of every fitted candidate but the baseline, and the
+    pool of every fitted candidate (its members are chosen from the backtest: unresolved here)."""
     names = list(params["smooth"]) + (list(params["intermittent"]) if demand_class == INTERMITTENT_CLASS else [])
     specs = {n: params["specs"][n] for n in names}
     members = combination_members(names)
     for combo in params["combinations"]:
-        if members:
+        if combo == POOL:
+            specs[POOL] = model_spec(POOL, {"members": [], "candidates": [specs[n] for n in names],
+                                            "margin": params["margin"]})
+        elif members:
             specs[combo] = model_spec(combo, {"members": [specs[n] for n in members]})
     return specs
 
@@ -97,6 +101,22 @@ def candidates_for(params: dict[str, Any], demand_class: str) -> dict[str, str]:
 def combination_members(names: list[str]) -> list[str]:
     """The candidates a combination averages: every fitted one but the baseline."""
     return [n for n in names if n not in COMBINATIONS and n != BASELINE and n != PRODUCTION]
+
+
+def pool_universe(specs: dict[str, str]) -> list[str]:
+    """The candidates the pool draws from: every fitted one, the baseline included."""
+    return [n for n in specs if n not in COMBINATIONS and n != PRODUCTION]
+
+
+def resolve_pool(specs: dict[str, str], backtest: pd.DataFrame, params: dict[str, Any]) -> tuple[str, str]:
+    """The pool's spec with its members chosen on every backtest window, and why (when nothing
+    scored, the pool is every candidate)."""
+    universe = pool_universe(specs)
+    members, why = pooled(backtest, universe, params["margin"], params["metric"])
+    if not members:
+        members, why = universe, f"every candidate ({why})"
+    args = json.loads(specs[POOL])["args"]
+    return model_spec(POOL, {**args, "members": [specs[n] for n in members]}), why
 
 
 def evaluate_params(cfg: Config, run_date: dt.date, run_id: str, force: bool = False) -> dict[str, Any]:
@@ -131,11 +151,23 @@ def evaluate_params(cfg: Config, run_date: dt.date, run_id: str, force: bool = F
 
 
 def production_name(spec: str | None, specs: dict[str, str]) -> str | None:
-    """The candidate that stands for the production model: a configured one with the same spec,
-    else :data:`PRODUCTION`; None when nothing is in production."""
+    """The candidate that stands for the production model: a configured one with the same
+    strategy (spec, a pool's members aside), else :data:`PRODUCTION`; None when nothing is in
+    production."""
     if not spec:
         return None
-    return next((name for name, s in specs.items() if s == spec), PRODUCTION)
+    return next((name for name, s in specs.items() if strategy(s) == strategy(spec)), PRODUCTION)
+
+
+def production_combination(spec: str, specs: dict[str, str]) -> tuple[str, list[str]] | None:
+    """(method, member names) when production is a combination of configured candidates: it is
+    then scored from their window forecasts, without fits of its own."""
+    d = json.loads(spec)
+    if d["family"] not in COMBINATIONS:
+        return None
+    names = {s: n for n, s in specs.items() if n not in COMBINATIONS}
+    members = [names.get(m) for m in d["args"]["members"]]
+    return (MODELS[d["family"]].method, members) if members and None not in members else None
 
 
 def backtest_rows(pdf: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
@@ -145,15 +177,25 @@ def backtest_rows(pdf: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
     if not bool(pdf["eligible"].iloc[0]):
         return pd.DataFrame(columns=out_columns)
     specs = candidates_for(params, pdf["demand_class"].iloc[0])
-    combinations = {n: (MODELS[n].method, combination_members(list(specs))) for n in specs if n in COMBINATIONS}
+    combinations = {n: (MODELS[n].method, combination_members(list(specs)))
+                    for n in specs if n in COMBINATIONS and n != POOL}
+    pool = pool_universe(specs) if POOL in specs else None
     production = pdf["production_spec"].iloc[0]
     if production_name(production, specs) == PRODUCTION:
-        specs[PRODUCTION] = production
+        combined = production_combination(production, specs)
+        if combined:
+            combinations[PRODUCTION] = combined
+        else:
+            specs[PRODUCTION] = production
     history = pdf[["ds", "y", "is_closed", *regressors]]
     out = backtest_segment(
         history,
-        {name: partial(build_model, spec) for name, spec in specs.items() if name not in combinations},
+        {name: partial(build_model, spec) for name, spec in specs.items() if name not in COMBINATIONS
+         and name not in combinations},
         combinations=combinations,
+        pool=pool,
+        margin=params["margin"],
+        metric=params["metric"],
         frequency=params["frequency"],
         horizon=params["horizon"],
         windows=params["windows"],
@@ -195,6 +237,9 @@ def selection_row(segment: pd.DataFrame, backtest: pd.DataFrame, params: dict[st
         scores, costs, n_windows, champion = c.scores, c.costs, c.n_windows, c.champion
         production_score = c.production_score
     promoted = choice_kw["promoted"]
+    if promoted == POOL:
+        specs[POOL], why = resolve_pool(specs, backtest, params)
+        choice_kw["reason"] += f"; {why}"
     promoted_score = _finite(scores.get(promoted))
     naive_score = _finite(scores.get(BASELINE))
     value_added = (
@@ -298,7 +343,8 @@ def evaluate(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str, f
     replace_run_date(spark, selection_ref, selection, run_date)
     chosen = spark.table(selection_ref.name).filter(F.col("run_date") == F.lit(run_date))
     summary = summarise(written, chosen, params["metric"])
-    held = held_out_strategies(per_window, metric=params["metric"], rank=params["rank"], margin=params["margin"])
+    held = held_out_strategies(per_window, metric=params["metric"], rank=params["rank"], margin=params["margin"],
+                               gap=math.ceil(params["horizon"] / params["step"]))
     summary["overall"]["held_out"] = held
     print_summary(summary, run_date, params["metric"])
     decisions = {r.decision: r["count"] for r in chosen.groupBy("decision").count().collect()}
@@ -385,7 +431,7 @@ def print_summary(summary: dict[str, Any], run_date: dt.date, metric: str) -> No
               f"{chosen['cost']:>9.3f}   (picked and scored on the same windows: flattering)")
     held = overall.get("held_out")
     if held is not None and len(held):
-        print(f"  held out: the last window alone, every choice made on the windows before it "
+        print(f"  held out: the last window alone, every choice made on the earlier windows that ended by its cutoff "
               f"({held.attrs['segments']:,} segments that every configured candidate forecast)")
         print(format_strategies(held, indent="  "))
     if "value_added_mase" in overall:

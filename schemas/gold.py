@@ -91,14 +91,16 @@ def backtest_metrics_contract(keys: Iterable[str]) -> TableContract:
         schema=StructType(
             segment_columns(keys)
             + [
-                col("model", StringType(), "Candidate: a model family, or production (its settings differ)", False),
+                col("model", StringType(),
+                    "Candidate: a model family, a combination, the pool, or production (its settings differ)", False),
                 col("window", IntegerType(), "Backtest window, 1 = oldest", False),
                 col("cutoff", DateType(), "Last training period of the window"),
                 col("n_train", IntegerType(), "Open periods the candidate was fitted on", False),
                 col("n_test", IntegerType(), "Open periods the errors are measured on", False),
                 col("actual_total", DoubleType(), "Sum of the actuals of the open test periods", False),
                 col("status", StringType(), "ok, failed (reason says why) or skipped (too little history)", False),
-                col("reason", StringType(), "Why the candidate failed or the window was skipped"),
+                col("reason", StringType(),
+                    "Why the candidate failed or the window was skipped; for the pool, its members and why"),
             ]
             + [col(m, DoubleType(), c) for m, c in METRIC_COMMENTS.items()]
             + [

@@ -67,3 +67,34 @@ def test_windows_without_enough_history_are_skipped_not_invented():
                            frequency="daily", horizon=7, windows=2, step=7, interval_width=0.8)
     assert out["status"].tolist() == ["skipped", "skipped"]
     assert out["mae"].isna().all()
+
+
+def test_the_pool_is_chosen_only_on_windows_that_ended_before_its_cutoff():
+    # Two candidates with fixed forecasts: "low" forecasts 10, "high" 30; demand is about 10.
+    # horizon 6, step 3: each window overlaps the one before.
+    class Flat(SeasonalNaive):
+        def __init__(self, level):
+            super().__init__("daily")
+            self.level = level
+
+        def predict(self, future):
+            n = len(future)
+            return pd.DataFrame({"ds": pd.to_datetime(future["ds"]).to_numpy(), "yhat": [self.level] * n,
+                                 "yhat_lower": [self.level - 1] * n, "yhat_upper": [self.level + 1] * n})
+
+    values = np.full(60, 10.0) + np.tile([0.0, 1.0], 30)
+    out = backtest_segment(
+        calendar(values), {"low": lambda: Flat(10.0), "high": lambda: Flat(30.0)},
+        frequency="daily", horizon=6, windows=4, step=3, interval_width=0.8,
+        pool=["low", "high"], margin=0.1, metric="mae",
+    )
+    pool = out[out["model"] == "pool"].set_index("window")
+    # windows 1 and 2: no window ended by their cutoff -> median (= mean of the two) of both
+    assert pool.loc[1, "reason"].startswith("median of every candidate: no earlier window")
+    assert pool.loc[2, "reason"].startswith("median of every candidate")
+    # window 3 judges on window 1 only (window 2 overlaps it), window 4 on windows 1-2
+    assert pool.loc[3, "reason"] == "pool low: within 10% of the best mae on window 1"
+    assert pool.loc[4, "reason"] == "pool low: within 10% of the best mae on windows 1-2"
+    low = out[out["model"] == "low"].set_index("window")
+    assert pool.loc[4, "mae"] == pytest.approx(low.loc[4, "mae"])
+    assert pool.loc[4, "seconds"] == pytest.approx(out[(out["window"] == 4) & out["model"].isin(["low", "high"])]["seconds"].sum())

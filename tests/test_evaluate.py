@@ -106,3 +106,41 @@ def test_the_gate_refuses_a_worse_champion_keeps_production_and_force_overrides(
 
     evaluate(spark, naive_only, second, "evaluate-again")
     assert rows_of(spark, "gold.model_selection", second) == before
+
+
+def test_the_pool_is_resolved_from_the_backtest_trained_and_kept_without_refits(spark, lake):
+    first, second = dt.date(2011, 11, 21), dt.date(2011, 11, 28)
+    cfg = lake("pool", {"evaluation": {"candidates": ["seasonal_naive", "theta", "ets", "pool"],
+                                       "intermittent_candidates": [], "rule": "per_segment"}})
+    evaluate(spark, cfg, first, "evaluate-pool")
+    backtest = spark.table("gold.backtest_metrics").filter(F.col("run_date") == F.lit(first)).toPandas()
+    pool_rows = backtest[(backtest["model"] == "pool") & (backtest["status"] == "ok")]
+    assert len(pool_rows) and pool_rows["reason"].notna().all()
+    assert set(pool_rows.loc[pool_rows["window"] == 1, "reason"].str[:27]) == {"median of every candidate: "}
+    chosen = {r.segment_id: r for r in
+              spark.table("gold.model_selection").filter(F.col("run_date") == F.lit(first)).collect()}
+    pooled = {s: r for s, r in chosen.items() if r.promoted_model == "pool"}
+    assert pooled, "the pool should be some segment's champion"
+    for r in pooled.values():
+        spec = json.loads(r.promoted_spec)["args"]
+        assert spec["members"] and set(spec["members"]) <= set(spec["candidates"])
+        families = [json.loads(m)["family"] for m in spec["members"]]
+        assert f"pool {', '.join(families)}: within 10% of the best mase on windows 1-4" in r.reason
+    train(spark, cfg, first, "train-pool")
+    models = {r.segment_id: r for r in spark.table("gold.models").filter(F.col("run_date") == F.lit(first)).collect()}
+    for s, r in pooled.items():
+        assert models[s].model == "pool" and models[s].status == "ok"
+        assert models[s].model_spec == r.promoted_spec
+        assert len(json.loads(models[s].model_json)["fitted"]) == len(json.loads(r.promoted_spec)["args"]["members"])
+
+    # a week later the pool in production is the same strategy, whatever its members: it is
+    # not backtested again as "production", and where the pool is picked it is kept
+    evaluate(spark, cfg, second, "evaluate-pool-2")
+    later = spark.table("gold.backtest_metrics").filter(F.col("run_date") == F.lit(second))
+    assert later.filter("model = 'production'").filter(F.col("segment_id").isin(list(pooled))).count() == 0
+    again = {r.segment_id: r for r in
+             spark.table("gold.model_selection").filter(F.col("run_date") == F.lit(second)).collect()}
+    for s in pooled:
+        assert again[s].production_model == "pool"
+        if again[s].promoted_model == "pool":
+            assert again[s].decision == "kept"

@@ -223,3 +223,29 @@ def test_intermittent_methods_give_a_flat_rate_with_an_interval_around_it():
         f = family("daily").fit(history).predict(future)
         assert f["yhat"].nunique() == 1 and 0 < f["yhat"].iloc[0] < y.max()
         assert (f["yhat_lower"] <= f["yhat"]).all() and (f["yhat_upper"] > f["yhat"]).all()
+
+
+def test_a_pool_fits_its_members_only_and_round_trips_through_json():
+    from jobs.models import POOL, build_model, load_model, model_spec, strategy
+    from jobs.models.combination import combine, pool_members
+    from jobs.models.stats import AutoThetaForecaster
+
+    assert pool_members({"a": 1.0, "b": 1.09, "c": 1.2, "d": float("nan")}, 0.1) == ["a", "b"]
+    assert pool_members({"a": float("nan")}, 0.1) == []
+    rng = np.random.default_rng(11)
+    ds = pd.date_range("2011-01-03", periods=120, freq="D")
+    history = pd.DataFrame({"ds": ds, "y": rng.poisson(8, len(ds)).astype(float)})
+    future = pd.DataFrame({"ds": pd.date_range(ds[-1] + pd.Timedelta(days=1), periods=7, freq="D")})
+    theta, naive = AutoThetaForecaster("daily").spec(), SeasonalNaive("daily").spec()
+    universe = [theta, naive, PROPHET_SPEC]
+    unresolved = build_model(model_spec(POOL, {"members": [], "candidates": universe, "margin": 0.1}))
+    with pytest.raises(ModelFailure, match="pool_unresolved"):
+        unresolved.fit(history)
+    spec = model_spec(POOL, {"members": [theta, naive], "candidates": universe, "margin": 0.1})
+    model = build_model(spec).fit(history)
+    assert [m.name for m in model.fitted] == ["theta", "seasonal_naive"]  # prophet is not fitted
+    want = combine([build_model(m).fit(history).predict(future) for m in (theta, naive)], "mean")
+    pd.testing.assert_frame_equal(model.predict(future), want)
+    pd.testing.assert_frame_equal(load_model(POOL, model.to_json()).predict(future), want)
+    # the gate sees one strategy whatever members a backtest picks
+    assert strategy(spec) == strategy(unresolved.spec()) and spec != unresolved.spec()

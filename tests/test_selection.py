@@ -149,3 +149,17 @@ def test_evaluation_config_rejects_unknown_rules_and_misplaced_families(tmp_path
     walmart = load_config(DEFAULT_CONFIG.parent / "walmart_weekly.yaml")
     assert walmart.dataset.frequency == "weekly" and walmart.dataset.segment_keys == ("store", "item_id")
     assert walmart.evaluation.rule == "portfolio" and "combo_mean" in walmart.evaluation.candidates
+
+
+def test_held_out_choices_skip_earlier_windows_that_overlap_the_last_one():
+    # ets looks best on window 1, theta on window 2; with horizon > step, window 2 overlaps the
+    # last window (gap 2), so an honest choice sees window 1 only
+    out = [{"segment_id": "s1", "demand_class": "smooth", "model": model, "window": window, "mase": value,
+            "mae": value, "n_test": 10, "actual_total": 10.0, "bias": 0.0, "coverage": 0.8, "seconds": 1.0}
+           for model, values in {"ets": [0.5, 2.0, 1.0], "theta": [0.9, 0.3, 0.4]}.items()
+           for window, value in enumerate(values, 1)]
+    leaky = held_out_strategies(pd.DataFrame(out), metric="mase", rank=RANK, margin=0.1, gap=1)
+    honest = held_out_strategies(pd.DataFrame(out), metric="mase", rank=RANK, margin=0.1, gap=2)
+    assert leaky.loc["per-segment choice", "mean_mase"] == 0.4
+    assert honest.loc["per-segment choice", "mean_mase"] == 1.0
+    assert held_out_strategies(pd.DataFrame(out), metric="mase", rank=RANK, margin=0.1, gap=3).empty

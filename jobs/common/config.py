@@ -126,7 +126,7 @@ class EvaluationConfig:
     and in every window).
     """
 
-    candidates: tuple[str, ...] = ("seasonal_naive", "theta", "ets", "prophet", "combo_mean", "combo_median")
+    candidates: tuple[str, ...] = ("seasonal_naive", "theta", "ets", "prophet", "combo_mean", "combo_median", "pool")
     intermittent_candidates: tuple[str, ...] = ("croston", "tsb", "adida")
     intermittent_zero_share: float = 0.5
     rule: str = "portfolio"

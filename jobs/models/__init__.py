@@ -11,7 +11,7 @@ import json
 from jobs.models.base import Forecaster, ModelFailure, model_spec
 from jobs.models.naive import SeasonalNaive
 from jobs.models.prophet_model import ProphetForecaster
-from jobs.models.combination import Combination, MeanCombination, MedianCombination
+from jobs.models.combination import Combination, MeanCombination, MedianCombination, Pool
 from jobs.models.stats import (
     ADIDAForecaster,
     AutoETSForecaster,
@@ -31,16 +31,29 @@ MODELS: dict[str, type[Forecaster]] = {
     ProphetForecaster.name: ProphetForecaster,
     MeanCombination.name: MeanCombination,
     MedianCombination.name: MedianCombination,
+    Pool.name: Pool,
 }
 # Families made for intermittent demand: candidates only for segments flagged intermittent.
 INTERMITTENT = (CrostonForecaster.name, TSBForecaster.name, ADIDAForecaster.name)
-COMBINATIONS = (MeanCombination.name, MedianCombination.name)
+# Candidates scored from the other candidates' forecasts (no fits of their own in backtests).
+COMBINATIONS = (MeanCombination.name, MedianCombination.name, Pool.name)
+POOL = Pool.name
 
 
 def build_model(spec: str) -> Forecaster:
     """A fresh, unfitted model from a spec (see :meth:`Forecaster.spec`)."""
     d = json.loads(spec)
     return MODELS[d["family"]](**d["args"])
+
+
+def strategy(spec: str) -> str:
+    """The spec without what a backtest decides (a pool's members): two models with the same
+    strategy are the same model to the promotion gate, as an AutoETS refit that picks another
+    form is."""
+    d = json.loads(spec)
+    if d["family"] == POOL:
+        d["args"] = {k: v for k, v in d["args"].items() if k != "members"}
+    return model_spec(d["family"], d["args"])
 
 
 def load_model(kind: str, payload: str) -> Forecaster:
@@ -52,14 +65,17 @@ __all__ = [
     "COMBINATIONS",
     "INTERMITTENT",
     "MODELS",
+    "POOL",
     "Combination",
     "AutoETSForecaster",
     "AutoThetaForecaster",
     "Forecaster",
+    "Pool",
     "ModelFailure",
     "ProphetForecaster",
     "SeasonalNaive",
     "build_model",
     "load_model",
     "model_spec",
+    "strategy",
 ]

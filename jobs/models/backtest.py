@@ -6,10 +6,17 @@ forecasts the ``horizon`` periods after it; errors are measured on the open peri
 window (closed periods are excluded). A candidate that fails on a window is recorded as failed
 with its reason; the other candidates are still evaluated. Combinations are scored from the
 members' window forecasts (no extra fits): the members that forecast the window are combined.
+
+The pool (:class:`~jobs.models.combination.Pool`) of window k is chosen only from windows whose
+test periods ended by k's cutoff (``ceil(horizon / step)`` windows back: overlapping windows would
+leak k's actuals into the choice), so its score is an honest measure of pooling. Before any such
+window exists there is nothing to judge on, and the pool is the median of every candidate (robust
+to one candidate that goes astray).
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 
@@ -18,9 +25,10 @@ import pandas as pd
 
 from jobs.common.periods import season_length
 from jobs.models.base import Forecaster, ModelFailure
-from jobs.models.combination import combine
+from jobs.models.combination import Pool, combine, pool_members
 from jobs.models.metrics import METRICS, seasonal_naive_scale, window_metrics
 
+POOL = Pool.name
 RESULT_COLUMNS = ["model", "window", "cutoff", "n_train", "n_test", "actual_total", "status", "reason",
                   *METRICS, "seconds"]
 
@@ -44,6 +52,9 @@ def backtest_segment(
     cost_under: float = 1.0,
     cost_over: float = 1.0,
     combinations: dict[str, tuple[str, list[str]]] | None = None,
+    pool: list[str] | None = None,
+    margin: float = 0.0,
+    metric: str = "mase",
 ) -> pd.DataFrame:
     """Metrics per candidate and window for one segment.
 
@@ -53,6 +64,8 @@ def backtest_segment(
             models carry the last observed values forward).
         candidates: model name -> a factory of a fresh, unfitted model.
         combinations: name -> (``mean`` or ``median``, member candidate names).
+        pool: the candidates the pool draws from (None: no pool); ``margin`` and ``metric`` say
+            how (see :func:`pool_members`).
 
     Returns:
         One row per candidate and window, columns :data:`RESULT_COLUMNS`.
@@ -61,6 +74,8 @@ def backtest_segment(
     h["ds"] = pd.to_datetime(h["ds"])
     h["y"] = h["y"].where(~h["is_closed"].astype(bool)).astype(float)
     m = season_length(frequency)
+    gap = math.ceil(horizon / step)
+    extra = [*(combinations or {}), *([POOL] if pool else [])]
     rows = []
     for window, cut in enumerate(cutoffs(len(h), horizon=horizon, windows=windows, step=step), 1):
         train = h.iloc[: cut + 1] if cut >= 0 else h.iloc[:0]
@@ -71,7 +86,7 @@ def backtest_segment(
                 "n_train": n_train, "n_test": len(open_test),
                 "actual_total": float(open_test["y"].abs().sum())}
         if n_train < 2 * m or open_test.empty:
-            for name in [*candidates, *(combinations or {})]:
+            for name in [*candidates, *extra]:
                 rows.append({**base, "model": name, "status": "skipped",
                              "reason": f"window {window}: {n_train} training periods, "
                                        f"{len(open_test)} open test periods",
@@ -92,6 +107,20 @@ def backtest_segment(
                 forecasts[name] = combine([forecasts[n] for n in members if n in forecasts], method)
             else:
                 failures[name] = "combination_failed: every member failed"
+        why = None
+        if pool:
+            scored = pd.DataFrame(rows, columns=RESULT_COLUMNS)
+            chosen, why = pooled(scored[scored["window"] <= window - gap], pool, margin, metric)
+            members = [n for n in chosen if n in forecasts]
+            seconds[POOL] = sum(seconds[n] for n in pool)
+            if members:
+                forecasts[POOL] = combine([forecasts[n] for n in members], "mean")
+            elif any(n in forecasts for n in pool):
+                forecasts[POOL] = combine([forecasts[n] for n in pool if n in forecasts], "median")
+                why = "median of every candidate: " + (
+                    f"the pooled {', '.join(chosen)} failed on this window" if chosen else why)
+            else:
+                failures[POOL] = "combination_failed: every member failed"
         for name, reason in failures.items():
             rows.append({**base, "model": name, "status": "failed", "reason": reason,
                          **dict.fromkeys(METRICS, np.nan), "seconds": seconds[name]})
@@ -106,6 +135,27 @@ def backtest_segment(
                 cost_under=cost_under,
                 cost_over=cost_over,
             )
-            rows.append({**base, "model": name, "status": "ok", "reason": None, **metrics,
-                         "seconds": seconds[name]})
+            rows.append({**base, "model": name, "status": "ok", "reason": why if name == POOL else None,
+                         **metrics, "seconds": seconds[name]})
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)
+
+
+def pooled(earlier: pd.DataFrame, candidates: list[str], margin: float, metric: str) -> tuple[list[str], str]:
+    """The pool chosen on ``earlier`` backtest rows, and in words why (the pool's ``reason``).
+
+    A candidate is judged on its mean ``metric`` over the earlier windows; one that failed any of
+    them is out. No earlier window, or no finite score: no members."""
+    ok = earlier[earlier["status"] != "skipped"]
+    windows = sorted(ok["window"].unique())
+    if not windows:
+        return [], "no earlier window to judge on"
+    scores = {}
+    for name in candidates:
+        own = ok[ok["model"] == name]
+        if len(own) == len(windows) and (own["status"] == "ok").all():
+            scores[name] = float(own[metric].mean())
+    members = pool_members(scores, margin)
+    if not members:
+        return [], f"no candidate scored windows {windows}"
+    span = f"window {windows[0]}" if len(windows) == 1 else f"windows {windows[0]}-{windows[-1]}"
+    return members, f"pool {', '.join(members)}: within {margin:.0%} of the best {metric} on {span}"

@@ -7,11 +7,19 @@ members' nominal level when the members agree and widens nothing artificially. A
 fails is left out and recorded in ``failed``; the combination fails only when every member
 does. Backtests combine the members' stored window forecasts with :func:`combine`, so a
 combination costs no extra fits there.
+
+:class:`Pool` is forecast pooling (Kourentzes, Barrow and Petropoulos, 2019), between selection
+and combination: the mean of the candidates whose backtest score is within a margin of the
+segment's best (:func:`pool_members`). One clearly best candidate makes a pool of one (plain
+selection); several close ones are averaged, which takes the noise out of a choice made on a few
+windows. Which candidates are in the pool is learnt from the backtest, like a model's
+parameters; the pool's settings are the candidates it may draw from and the margin.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, ClassVar
 
 import numpy as np
@@ -31,6 +39,16 @@ def combine(forecasts: list[pd.DataFrame], method: str) -> pd.DataFrame:
     out = pd.DataFrame(reduce(stacked, axis=0), columns=VALUES)
     out.insert(0, "ds", forecasts[0]["ds"].to_numpy())
     return out[FORECAST_COLUMNS]
+
+
+def pool_members(scores: dict[str, float], margin: float) -> list[str]:
+    """The candidates whose score is at most the best finite score x (1 + ``margin``), in the
+    order given; none when no score is finite (nothing to judge on)."""
+    finite = {n: s for n, s in scores.items() if math.isfinite(s)}
+    if not finite:
+        return []
+    limit = min(finite.values()) * (1 + margin)
+    return [n for n, s in finite.items() if s <= limit + 1e-12 * abs(limit)]
 
 
 class Combination(Forecaster):
@@ -66,7 +84,7 @@ class Combination(Forecaster):
         return combine([m.predict(future) for m in self.fitted], self.method)
 
     def to_json(self) -> str:
-        return json.dumps({"members": self.members, "failed": self.failed,
+        return json.dumps({**self.init_args(), "failed": self.failed,
                            "fitted": [{"family": m.name, "model": m.to_json()} for m in self.fitted]})
 
     @classmethod
@@ -74,7 +92,7 @@ class Combination(Forecaster):
         from jobs.models import load_model
 
         d = json.loads(payload)
-        out = cls(d["members"])
+        out = cls(**{k: v for k, v in d.items() if k not in ("failed", "fitted")})
         out.failed = d["failed"]
         out.fitted = [load_model(m["family"], m["model"]) for m in d["fitted"]]
         return out
@@ -88,3 +106,26 @@ class MeanCombination(Combination):
 class MedianCombination(Combination):
     name = "combo_median"
     method = "median"
+
+
+class Pool(Combination):
+    """The mean of the pooled ``members`` (specs, chosen by :func:`pool_members` from
+    ``candidates`` with ``margin``). Unresolved (no members yet) it stands for the strategy."""
+
+    name = "pool"
+    method = "mean"
+
+    def __init__(self, members: list[str], candidates: list[str] | None = None, margin: float = 0.0) -> None:
+        self.members = list(members)
+        self.candidates = list(candidates or members)
+        self.margin = margin
+        self.fitted, self.failed = [], {}
+
+    def init_args(self) -> dict[str, Any]:
+        return {"members": self.members, "candidates": self.candidates, "margin": self.margin}
+
+    def fit(self, history: pd.DataFrame) -> Pool:
+        if not self.members:
+            raise ModelFailure("pool_unresolved", "the pool has no members: choose them from a backtest first")
+        super().fit(history)
+        return self

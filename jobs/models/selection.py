@@ -161,8 +161,12 @@ def portfolios(per_window: pd.DataFrame, metric: str, rank: dict[str, int]) -> d
     return out
 
 
-def held_out_strategies(per_window: pd.DataFrame, *, metric: str, rank: dict[str, int], margin: float) -> pd.DataFrame:
-    """How each strategy does on the last window when every choice is made on the windows before.
+def held_out_strategies(per_window: pd.DataFrame, *, metric: str, rank: dict[str, int], margin: float,
+                        gap: int = 1) -> pd.DataFrame:
+    """How each strategy does on the last window when every choice is made on the windows before
+    it whose test periods ended by its cutoff: windows up to ``last - gap``, where ``gap`` =
+    ceil(horizon / step) (overlapping windows would show the choice some of the actuals it is
+    judged on).
 
     ``per_window``: the ok backtest rows (``segment_id``, ``demand_class``, ``model``, ``window``,
     the metrics, ``mae``, ``n_test``, ``actual_total``, ``seconds``). Strategies: every single
@@ -174,7 +178,7 @@ def held_out_strategies(per_window: pd.DataFrame, *, metric: str, rank: dict[str
     WAPE (pooled), bias (pooled: sum of errors / sum of actuals), coverage (mean), seconds (fit
     time on the last window of what the strategy needs: a choice needs every candidate).
     """
-    if per_window.empty or per_window["window"].max() < 2:
+    if per_window.empty or per_window["window"].max() <= gap:
         return pd.DataFrame()
     last = per_window["window"].max()
     full = per_window.groupby(["segment_id", "model"])["window"].transform("nunique") == last
@@ -184,7 +188,9 @@ def held_out_strategies(per_window: pd.DataFrame, *, metric: str, rank: dict[str
     models_of = rows.groupby("segment_id")["model"].agg(set)
     complete = models_of.index[models_of.map(common.issubset)]
     rows = rows[rows["segment_id"].isin(complete)]
-    earlier, final = rows[rows["window"] < last], rows[rows["window"] == last]
+    earlier, final = rows[rows["window"] <= last - gap], rows[rows["window"] == last]
+    if earlier.empty:
+        return pd.DataFrame()
     past = earlier.groupby(["segment_id", "model"])[metric].mean().rename("score").reset_index()
     classes = rows.groupby("segment_id")["demand_class"].first()
     portfolio = portfolios(earlier, metric, rank)
