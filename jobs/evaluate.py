@@ -84,34 +84,28 @@ def base_candidates(names: tuple[str, ...] | list[str]) -> list[str]:
 
 def candidates_for(params: dict[str, Any], demand_class: str) -> dict[str, str]:
     """A segment's candidates (name -> spec): the configured families, the intermittent ones for
-    intermittent segments, the combinations of every fitted candidate but the baseline, and the
-    pool of every fitted candidate (its members are chosen from the backtest: unresolved here)."""
+    intermittent segments, and the combinations and the pool of all of these (the pool's members
+    are chosen from the backtest: unresolved here)."""
     names = list(params["smooth"]) + (list(params["intermittent"]) if demand_class == INTERMITTENT_CLASS else [])
     specs = {n: params["specs"][n] for n in names}
-    members = combination_members(names)
+    members = [specs[n] for n in names]
     for combo in params["combinations"]:
         if combo == POOL:
-            specs[POOL] = model_spec(POOL, {"members": [], "candidates": [specs[n] for n in names],
-                                            "margin": params["margin"]})
-        elif members:
-            specs[combo] = model_spec(combo, {"members": [specs[n] for n in members]})
+            specs[POOL] = model_spec(POOL, {"members": [], "candidates": members, "margin": params["margin"]})
+        else:
+            specs[combo] = model_spec(combo, {"members": members})
     return specs
 
 
-def combination_members(names: list[str]) -> list[str]:
-    """The candidates a combination averages: every fitted one but the baseline."""
-    return [n for n in names if n not in COMBINATIONS and n != BASELINE and n != PRODUCTION]
-
-
-def pool_universe(specs: dict[str, str]) -> list[str]:
-    """The candidates the pool draws from: every fitted one, the baseline included."""
-    return [n for n in specs if n not in COMBINATIONS and n != PRODUCTION]
+def fitted_candidates(names: list[str] | dict[str, str]) -> list[str]:
+    """The candidates a combination or the pool draws on: every fitted one (the baseline too)."""
+    return [n for n in names if n not in COMBINATIONS and n != PRODUCTION]
 
 
 def resolve_pool(specs: dict[str, str], backtest: pd.DataFrame, params: dict[str, Any]) -> tuple[str, str]:
     """The pool's spec with its members chosen on every backtest window, and why (when nothing
     scored, the pool is every candidate)."""
-    universe = pool_universe(specs)
+    universe = fitted_candidates(specs)
     members, why = pooled(backtest, universe, params["margin"], params["metric"])
     if not members:
         members, why = universe, f"every candidate ({why})"
@@ -177,9 +171,8 @@ def backtest_rows(pdf: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
     if not bool(pdf["eligible"].iloc[0]):
         return pd.DataFrame(columns=out_columns)
     specs = candidates_for(params, pdf["demand_class"].iloc[0])
-    combinations = {n: (MODELS[n].method, combination_members(list(specs)))
-                    for n in specs if n in COMBINATIONS and n != POOL}
-    pool = pool_universe(specs) if POOL in specs else None
+    combinations = {n: (MODELS[n].method, fitted_candidates(specs)) for n in specs if n in COMBINATIONS and n != POOL}
+    pool = fitted_candidates(specs) if POOL in specs else None
     production = pdf["production_spec"].iloc[0]
     if production_name(production, specs) == PRODUCTION:
         combined = production_combination(production, specs)
@@ -362,17 +355,16 @@ def evaluate(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str, f
 def summarise(backtest: DataFrame, selection: DataFrame, metric: str) -> dict[str, Any]:
     """Per family: segments, WAPE (pooled), mean MASE, cost, share of wins; overall value added.
 
-    Every figure is over the segments where all configured candidates forecast every window,
-    so the families are compared on the same series.
+    Every figure is over the segments where each of their candidates forecast every window, so
+    the families are compared on the same series (the methods for intermittent demand: on the
+    intermittent ones among them).
     """
     ok = backtest.filter("status = 'ok'")
-    n_models = ok.filter(f"model != '{PRODUCTION}'").select("model").distinct().count()
     complete = (
         backtest.filter(f"status != 'skipped' and model != '{PRODUCTION}'")
         .groupBy("segment_id")
-        .agg(F.sum(F.when(F.col("status") == "ok", 0).otherwise(1)).alias("bad"),
-             F.countDistinct("model").alias("models"))
-        .filter(f"bad = 0 and models = {n_models}")
+        .agg(F.sum(F.when(F.col("status") == "ok", 0).otherwise(1)).alias("bad"))
+        .filter("bad = 0")
         .select("segment_id")
     )
     per_segment = (
@@ -421,8 +413,8 @@ def summarise(backtest: DataFrame, selection: DataFrame, metric: str) -> dict[st
 def print_summary(summary: dict[str, Any], run_date: dt.date, metric: str) -> None:
     families, overall = summary["families"], summary["overall"]
     chosen = overall["chosen"]
-    print(f"\nevaluate {run_date}: backtest over {chosen['segments'] or 0:,} segments that every "
-          f"candidate forecast (choice on {metric})")
+    print(f"\nevaluate {run_date}: backtest over {chosen['segments'] or 0:,} segments where each of their "
+          f"candidates forecast every window (choice on {metric})")
     print(f"  {'model':<16}{'segments':>9}{'WAPE':>8}{'MASE':>8}{'cost':>9}{'wins':>7}")
     for r in families.itertuples():
         print(f"  {r.model:<16}{r.segments:>9,}{r.wape:>8.3f}{r.mase:>8.3f}{r.cost:>9.3f}{r.win_share:>7.0%}")

@@ -91,6 +91,10 @@ def test_portfolio_rule_keeps_the_portfolio_best_unless_the_champion_beats_it_in
     own = choose(clear, rank=RANK, production=None, metric="mase", tolerance=0.0, portfolio="combo_mean",
                  margin=0.1)
     assert own.promoted == "ets" and "beats portfolio best combo_mean" in own.reason
+    # better by far on average and in every window, but by less than the margin in window 2
+    uneven = rows({"seasonal_naive": [1.0, 1.0], "combo_mean": [0.9, 0.8], "ets": [0.5, 0.75]})
+    assert choose(uneven, rank=RANK, production=None, metric="mase", tolerance=0.0, portfolio="combo_mean",
+                  margin=0.1).promoted == "combo_mean"
     # better in every window but by less than the margin: portfolio
     close = rows({"seasonal_naive": [1.0, 1.0], "combo_mean": [0.9, 0.8], "ets": [0.85, 0.78]})
     assert choose(close, rank=RANK, production=None, metric="mase", tolerance=0.0, portfolio="combo_mean",

@@ -122,8 +122,8 @@ class EvaluationConfig:
     ``step`` of None means the horizon (windows end one horizon apart). Costs are per unit of
     under- and over-forecast, for the cost-weighted error. ``rule`` is how a segment's model is
     chosen: ``per_segment`` (its own backtest champion) or ``portfolio`` (the best strategy over
-    all segments of its demand class, unless its own champion beats that by ``margin`` on average
-    and in every window).
+    all segments of its demand class, unless its own champion beats that by ``margin`` in every
+    window).
     """
 
     candidates: tuple[str, ...] = ("seasonal_naive", "theta", "ets", "prophet", "combo_mean", "combo_median", "pool")
