@@ -206,7 +206,7 @@ def held_out_strategies(per_window: pd.DataFrame, *, metric: str, rank: dict[str
         rule[segment] = own if best is None or own == best or beats(
             windows_of[segment], own, best, metric, margin) else best
     picks = {name: final[final["model"] == name] for name in sorted(final["model"].unique(), key=rank.get)}
-    every = final.groupby("segment_id")["seconds"].sum()
+    every = final[~final["model"].isin(COMBINATIONS)].groupby("segment_id")["seconds"].sum()
     strategies = (("per-segment, families", families_only), ("per-segment choice", per_segment),
                   ("portfolio rule", rule))
     for name, chosen in strategies:
