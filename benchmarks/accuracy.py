@@ -92,7 +92,7 @@ def print_table(cfg: Config) -> None:
     table = held_out_strategies(per_window, metric=cfg.evaluation.metric,
                                 rank={n: i for i, n in enumerate(MODELS)}, margin=cfg.evaluation.margin,
                                 gap=math.ceil(cfg.dataset.horizon / cfg.evaluation.step))
-    counts = classes["demand_class"].value_counts().to_dict()
+    counts = classes[classes["segment_id"].isin(per_window["segment_id"])]["demand_class"].value_counts().to_dict()
     print(f"segments backtested: {per_window['segment_id'].nunique():,} ({counts}); portfolio best on the "
           f"earlier windows: {table.attrs['portfolio']}")
     print(f"last window ({table.attrs['segments']:,} segments every configured candidate forecast; "
