@@ -35,8 +35,9 @@ sys.path.insert(0, str(ROOT))
 
 from jobs.common.config import Config, load_config  # noqa: E402
 from jobs.common.reader import read_table  # noqa: E402
-from jobs.models import MODELS  # noqa: E402
-from jobs.models.selection import PRODUCTION, format_strategies, held_out_strategies  # noqa: E402
+from jobs.core.names import FAMILIES  # noqa: E402
+from jobs.core.names import PRODUCTION  # noqa: E402
+from jobs.evaluation.scorecard import format_strategies, held_out_strategies  # noqa: E402
 
 WALMART = ROOT.parent / "shared" / "data" / "walmart_weekly"
 DEFAULT = [f"{ROOT / 'conf' / 'lakecast.yaml'}=2011-12-09", f"{ROOT / 'conf' / 'walmart_weekly.yaml'}=2012-10-28"]
@@ -90,7 +91,7 @@ def print_table(cfg: Config) -> None:
     classes = read_table(cfg.tables["model_selection"], cfg, columns=["segment_id", "demand_class"])
     per_window = backtest[(backtest["status"] == "ok") & (backtest["model"] != PRODUCTION)].merge(classes)
     table = held_out_strategies(per_window, metric=cfg.evaluation.metric,
-                                rank={n: i for i, n in enumerate(MODELS)}, margin=cfg.evaluation.margin,
+                                rank={n: i for i, n in enumerate(FAMILIES)}, margin=cfg.evaluation.margin,
                                 gap=math.ceil(cfg.dataset.horizon / cfg.evaluation.step))
     counts = classes[classes["segment_id"].isin(per_window["segment_id"])]["demand_class"].value_counts().to_dict()
     print(f"segments backtested: {per_window['segment_id'].nunique():,} ({counts}); portfolio best on the "

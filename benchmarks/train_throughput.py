@@ -19,9 +19,8 @@ from pyspark.sql import functions as F
 
 from jobs.common.config import load_config
 from jobs.common.logs import setup_logging
-from jobs.common.periods import last_complete_period
 from jobs.common.spark import get_spark
-from jobs.evaluate import candidate_specs
+from jobs.evaluate import evaluation_settings
 from jobs.train import fit_segment, train_models, train_params
 from jobs.common.contracts import contract_for
 
@@ -37,10 +36,9 @@ def main() -> None:
     setup_logging("WARNING")
     cfg = load_config(args.config)
     spark = get_spark(cfg, "lakecast-benchmark")
-    ds = cfg.dataset
     demand = spark.table(cfg.table("demand").name).filter(
-        F.col("ds") <= F.lit(last_complete_period(args.run_date, ds.frequency))
-    ).withColumn("promoted_spec", F.lit(candidate_specs(cfg)[args.family]))
+        F.col("ds") <= F.lit(cfg.dataset.origin(args.run_date))
+    ).withColumn("promoted_spec", F.lit(evaluation_settings(cfg, args.run_date, "benchmark").specs[args.family]))
     ranked = (
         demand.filter("eligible")
         .groupBy("segment_id")

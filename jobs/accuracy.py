@@ -23,7 +23,8 @@ from pyspark.sql import functions as F
 
 from jobs.common.config import Config
 from jobs.common.lake import demand_as_of, ensure_table, upsert
-from jobs.common.periods import last_complete_period, periods_back
+from jobs.common.views import create_accuracy_views
+from jobs.core.calendar import periods_back
 from jobs.common.runlog import JobMetrics
 from jobs.common.runs import job_parser, run_job
 
@@ -32,13 +33,13 @@ log = logging.getLogger(__name__)
 
 def accuracy(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str) -> JobMetrics:
     """Score the forecasts of the last ``horizon + 1`` periods against the known actuals."""
-    ds, e = cfg.dataset, cfg.evaluation
-    keys = list(ds.segment_keys)
+    dataset, e = cfg.dataset, cfg.evaluation
+    keys = list(dataset.segment_keys)
     forecasts_ref = ensure_table(spark, cfg, "forecasts")
     target = ensure_table(spark, cfg, "forecast_accuracy")
     demand = demand_as_of(spark, cfg, run_date)
-    start = periods_back(run_date, ds.horizon + 1, ds.frequency)
-    known = last_complete_period(run_date, ds.frequency)
+    start = periods_back(run_date, dataset.horizon + 1, dataset.frequency)
+    known = dataset.origin(run_date)
     forecasts = spark.table(forecasts_ref.name).filter(
         (F.col("run_date") >= F.lit(start)) & (F.col("run_date") <= F.lit(run_date))
     )
@@ -68,7 +69,7 @@ def accuracy(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str) -
     )
     merged = upsert(spark, target, scored, keys=["forecast_run_date", "segment_id", "ds"],
                     compare=["actual", "yhat", "model_version", "in_interval"])
-    create_views(spark, cfg)
+    create_accuracy_views(spark, cfg)
     written = spark.table(target.name).filter(
         (F.col("forecast_run_date") >= F.lit(start)) & (F.col("forecast_run_date") <= F.lit(run_date))
         & (F.col("ds") <= F.lit(known))
@@ -91,21 +92,6 @@ def accuracy(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str) -
     log.info("accuracy %s: %d rows for forecasts issued %s..%s", run_date, total, start, run_date)
     return JobMetrics(rows_in=forecasts.count(), rows_out=total,
                       detail={"forecast_run_dates": len(by_date), "actuals_up_to": str(known), **merged})
-
-
-def create_views(spark: SparkSession, cfg: Config) -> None:
-    """``gold.accuracy_by_run_date``: realized WAPE, bias and coverage per forecast run and model."""
-    table = cfg.table("forecast_accuracy")
-    spark.sql(
-        f"""CREATE OR REPLACE VIEW {table.database}.accuracy_by_run_date
-        COMMENT 'Realized accuracy per forecast run date and model family (open periods only)'
-        AS SELECT forecast_run_date, model, count(*) AS periods,
-                  sum(abs_error) / sum(abs(actual)) AS wape,
-                  avg(error) AS bias,
-                  avg(CAST(in_interval AS DOUBLE)) AS coverage,
-                  avg(cost) AS cost
-        FROM {table.name} GROUP BY forecast_run_date, model"""
-    )
 
 
 def _body(spark: SparkSession, cfg: Config, args: argparse.Namespace, run_id: str) -> JobMetrics:

@@ -146,11 +146,11 @@ def summary_command(argv: list[str]) -> int:
     parser.add_argument("--config", default=None)
     args = parser.parse_args(argv)
     setup_logging("WARNING")
-    print_summary(load_config(args.config), args.run_date)
+    print_run_summary(load_config(args.config), args.run_date)
     return 0
 
 
-def print_summary(cfg: Config, run_date: dt.date) -> None:
+def print_run_summary(cfg: Config, run_date: dt.date) -> None:
     """Segments forecast, fallbacks with reasons, table locations and an example query."""
     from pyspark.sql import functions as F
 

@@ -22,9 +22,10 @@ from pyspark.sql import functions as F
 
 from jobs.common.config import Config, FeaturesConfig
 from jobs.common.lake import ensure_table, overwrite
-from jobs.common.periods import FREQUENCIES, last_complete_period
+from jobs.core.calendar import FREQUENCIES, last_complete_period
 from jobs.common.runlog import JobMetrics
-from jobs.common.runs import LakecastError, job_parser, run_job
+from jobs.common.runs import job_parser, run_job
+from jobs.core.errors import LakecastError
 from jobs.common.contracts import contract_for
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 
 def period_of(column: str, frequency: str) -> F.Column:
     """Start date of the period holding the date in ``column``."""
-    return F.to_date(F.date_trunc(FREQUENCIES[frequency][0], F.col(column)))
+    return F.to_date(F.date_trunc(FREQUENCIES[frequency].trunc_unit, F.col(column)))
 
 
 def holiday_frame(
@@ -58,7 +59,7 @@ def build_demand(
 ) -> DataFrame:
     """Demand per segment and complete period up to the run date, with features and eligibility."""
     last_period = last_complete_period(run_date, frequency)
-    step = F.expr(f"INTERVAL {FREQUENCIES[frequency][3]}")
+    step = F.expr(f"INTERVAL {FREQUENCIES[frequency].spark_interval}")
     lines = sales.filter(F.col("event_date") <= F.lit(run_date)).withColumn(
         "ds", period_of("event_date", frequency)
     ).filter(F.col("ds") <= F.lit(last_period))
@@ -141,7 +142,7 @@ def with_eligibility(demand: DataFrame, keys: tuple[str, ...], features: Feature
 
 def features(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str) -> JobMetrics:
     """Build ``silver.demand`` for ``run_date``, replacing the previous build."""
-    ds = cfg.dataset
+    dataset = cfg.dataset
     sales_ref = ensure_table(spark, cfg, "sales")
     contract = contract_for(cfg, "demand")
     target = ensure_table(spark, cfg, "demand")
@@ -154,15 +155,15 @@ def features(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str) -
         raise LakecastError(
             f"{sales_ref.name} has no sales on or before {run_date}; run `lakecast ingest` first"
         )
-    hol = holiday_frame(spark, ds.holidays_country, bounds[0], run_date)
+    hol = holiday_frame(spark, dataset.holidays_country, bounds[0], run_date)
     demand = build_demand(
         sales,
         hol,
-        keys=ds.segment_keys,
-        frequency=ds.frequency,
+        keys=dataset.segment_keys,
+        frequency=dataset.frequency,
         run_date=run_date,
         features=cfg.features,
-        regressors=tuple(ds.regressors),
+        regressors=tuple(dataset.regressors),
     ).select(
         *[c for c in contract.columns if c not in ("as_of_date", "run_id")],
         F.lit(run_date).alias("as_of_date"),

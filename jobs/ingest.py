@@ -32,7 +32,8 @@ from pyspark.sql.types import StringType, StructField, StructType
 from jobs.common.config import Config, ConfigError, DatasetConfig, TableRef, is_uri
 from jobs.common.lake import ensure_table, merge_new_rows
 from jobs.common.runlog import JobMetrics
-from jobs.common.runs import LakecastError, job_parser, run_job
+from jobs.common.runs import job_parser, run_job
+from jobs.core.errors import LakecastError
 from schemas.bronze import QUARANTINE
 
 log = logging.getLogger(__name__)
@@ -128,19 +129,19 @@ def read_header(spark: SparkSession, file: str, options: dict[str, str]) -> list
     return [c.strip() for c in row]
 
 
-def csv_options(ds: DatasetConfig) -> dict[str, str]:
+def csv_options(dataset: DatasetConfig) -> dict[str, str]:
     return {
-        "sep": ds.csv.get("delimiter", ","),
-        "quote": ds.csv.get("quote", '"'),
-        "escape": ds.csv.get("escape", '"'),
+        "sep": dataset.csv.get("delimiter", ","),
+        "quote": dataset.csv.get("quote", '"'),
+        "escape": dataset.csv.get("escape", '"'),
     }
 
 
-def read_csv_file(spark: SparkSession, file: str, name: str, ds: DatasetConfig) -> DataFrame:
+def read_csv_file(spark: SparkSession, file: str, name: str, dataset: DatasetConfig) -> DataFrame:
     """One CSV file as rows of (source_file, source_line, value, src struct of strings)."""
-    options = csv_options(ds)
+    options = csv_options(dataset)
     header = read_header(spark, file, options)
-    check_columns(header, ds, name)
+    check_columns(header, dataset, name)
     schema = StructType([StructField(c, StringType()) for c in header] + [StructField(CORRUPT, StringType())])
     parsed = F.from_csv(
         F.col("value"),
@@ -167,10 +168,10 @@ def _ddl(schema: StructType) -> str:
     return ", ".join(f"`{f.name.replace('`', '``')}` STRING" for f in schema.fields)
 
 
-def read_parquet_file(spark: SparkSession, file: str, name: str, ds: DatasetConfig) -> DataFrame:
+def read_parquet_file(spark: SparkSession, file: str, name: str, dataset: DatasetConfig) -> DataFrame:
     """One Parquet file, every column as a string, numbered by Parquet's row index."""
     df = spark.read.parquet(file)
-    check_columns(df.columns, ds, name)
+    check_columns(df.columns, dataset, name)
     src = F.struct(*[F.col(f"`{c}`").cast("string").alias(c) for c in df.columns])
     return df.select(
         F.lit(name).alias("source_file"),
@@ -182,9 +183,9 @@ def read_parquet_file(spark: SparkSession, file: str, name: str, ds: DatasetConf
     )
 
 
-def check_columns(found: list[str], ds: DatasetConfig, name: str) -> None:
+def check_columns(found: list[str], dataset: DatasetConfig, name: str) -> None:
     """Every configured source column must be in the file: a mismatch is a config error."""
-    wanted = {**ds.columns, **ds.attributes, **ds.regressors}
+    wanted = {**dataset.columns, **dataset.attributes, **dataset.regressors}
     missing = {role: c for role, c in wanted.items() if c not in found}
     if missing:
         raise ConfigError(
@@ -196,28 +197,28 @@ def check_columns(found: list[str], ds: DatasetConfig, name: str) -> None:
 # --------------------------------------------------------------------------- validating
 
 
-def _raw(ds: DatasetConfig, column: str) -> Column:
+def _raw(dataset: DatasetConfig, column: str) -> Column:
     """A source column as trimmed string; empty becomes null."""
     value = F.trim(F.col("src").getField(column))
     return F.when(value != "", value)
 
 
-def validate(raw: DataFrame, ds: DatasetConfig, hash_key: str | None) -> DataFrame:
+def validate(raw: DataFrame, dataset: DatasetConfig, hash_key: str | None) -> DataFrame:
     """Type every line and give each bad one a reason code and a detail; keeps every row.
 
     Returns the bronze columns (minus run metadata) plus ``reason``, ``detail`` and ``raw_line``.
     """
-    cols = ds.columns
-    ts_raw = _raw(ds, cols["timestamp"])
-    qty_raw = _raw(ds, cols["quantity"])
-    event_ts = F.try_to_timestamp(ts_raw, F.lit(ds.timestamp_format))
+    cols = dataset.columns
+    ts_raw = _raw(dataset, cols["timestamp"])
+    qty_raw = _raw(dataset, cols["quantity"])
+    event_ts = F.try_to_timestamp(ts_raw, F.lit(dataset.timestamp_format))
     quantity = qty_raw.try_cast("double")
-    role = {r: _raw(ds, c) for r, c in cols.items()}
+    role = {r: _raw(dataset, c) for r, c in cols.items()}
     price_raw = role.get("unit_price", F.lit(None).cast("string"))
     price = price_raw.try_cast("double")
-    attrs = {a: _raw(ds, c) for a, c in ds.attributes.items()}
-    regs_raw = {r: _raw(ds, c) for r, c in ds.regressors.items()}
-    key_cols = {k: (role["item_id"] if k == "item_id" else attrs[k]) for k in ds.segment_keys}
+    attrs = {a: _raw(dataset, c) for a, c in dataset.attributes.items()}
+    regs_raw = {r: _raw(dataset, c) for r, c in dataset.regressors.items()}
+    key_cols = {k: (role["item_id"] if k == "item_id" else attrs[k]) for k in dataset.segment_keys}
     if "item_id" in role:
         key_cols.setdefault("item_id", role["item_id"])
 
@@ -231,7 +232,7 @@ def validate(raw: DataFrame, ds: DatasetConfig, hash_key: str | None) -> DataFra
         (
             event_ts.isNull(),
             "bad_timestamp",
-            F.format_string(f"{cols['timestamp']}=%s does not match {ds.timestamp_format}", ts_raw),
+            F.format_string(f"{cols['timestamp']}=%s does not match {dataset.timestamp_format}", ts_raw),
         ),
         (qty_raw.isNull(), "missing_quantity", F.lit(f"{cols['quantity']} is empty")),
         (
@@ -282,48 +283,48 @@ def validate(raw: DataFrame, ds: DatasetConfig, hash_key: str | None) -> DataFra
         *[c.alias(n) for n, c in typed.items()],
         reason.alias("reason"),
         detail.alias("detail"),
-        redacted_line(ds, customer_hash).alias("raw_line"),
+        redacted_line(dataset, customer_hash).alias("raw_line"),
     )
     return out.withColumn(
         "line_key", F.sha2(F.concat_ws("|", "source_file", F.col("source_line").cast("string")), 256)
-    ).withColumn("line_type", classify(ds))
+    ).withColumn("line_type", classify(dataset))
 
 
-def redacted_line(ds: DatasetConfig, customer_hash: Column) -> Column:
+def redacted_line(dataset: DatasetConfig, customer_hash: Column) -> Column:
     """The raw line for the quarantine, with personal data replaced by its keyed hash.
 
     A malformed line cannot be split reliably, so when the dataset has personal data such a
     line is withheld (null); its file and line number still point at the original.
     """
-    pii = ds.columns.get("customer_id")
+    pii = dataset.columns.get("customer_id")
     if pii is None:
         return F.col("raw_value")
     fields = [
         (customer_hash if name == pii else F.col("src").getField(name)).alias(name)
-        for name in _source_fields(ds)
+        for name in _source_fields(dataset)
     ]
-    options = csv_options(ds)
+    options = csv_options(dataset)
     return F.when(F.col("malformed"), F.lit(None).cast("string")).otherwise(
         F.to_csv(F.struct(*fields), options)
     )
 
 
-def _source_fields(ds: DatasetConfig) -> list[str]:
+def _source_fields(dataset: DatasetConfig) -> list[str]:
     seen: dict[str, None] = {}
-    for c in [*ds.columns.values(), *ds.attributes.values(), *ds.regressors.values()]:
+    for c in [*dataset.columns.values(), *dataset.attributes.values(), *dataset.regressors.values()]:
         seen.setdefault(c, None)
     return list(seen)
 
 
-def classify(ds: DatasetConfig) -> Column:
+def classify(dataset: DatasetConfig) -> Column:
     """``line_type``: non_product, cancellation, return, zero_price or sale (first match wins)."""
     rule = F.when(F.lit(False), F.lit(None))
-    if ds.non_product_pattern and "item_id" in ds.columns:
-        rule = rule.when(F.col("item_id").rlike(ds.non_product_pattern), "non_product")
-    if ds.cancellation_prefix and "order_id" in ds.columns:
-        rule = rule.when(F.col("order_id").startswith(ds.cancellation_prefix), "cancellation")
+    if dataset.non_product_pattern and "item_id" in dataset.columns:
+        rule = rule.when(F.col("item_id").rlike(dataset.non_product_pattern), "non_product")
+    if dataset.cancellation_prefix and "order_id" in dataset.columns:
+        rule = rule.when(F.col("order_id").startswith(dataset.cancellation_prefix), "cancellation")
     rule = rule.when(F.col("quantity") < 0, "return")
-    if "unit_price" in ds.columns:
+    if "unit_price" in dataset.columns:
         rule = rule.when(F.col("unit_price") <= 0, "zero_price")
     return rule.otherwise("sale")
 
@@ -359,8 +360,8 @@ def ingest(
     source: str | None = None,
 ) -> IngestResult:
     """Read a drop, validate it, merge it into bronze and the quarantine, and reconcile."""
-    ds = cfg.dataset
-    source = source or ds.source_for(run_date.isoformat())
+    dataset = cfg.dataset
+    source = source or dataset.source_for(run_date.isoformat())
     if not is_uri(source):
         source = str(Path(source).resolve())
     hash_key = resolve_hash_key(cfg)
@@ -377,11 +378,11 @@ def ingest(
             name = PurePosixPath(file).name
             names.append(name)
             path = stage_xz(file, staging) if file.endswith(".xz") else file
-            reader = read_parquet_file if ds.format == "parquet" else read_csv_file
-            frames.append(reader(spark, path, name, ds))
+            reader = read_parquet_file if dataset.format == "parquet" else read_csv_file
+            frames.append(reader(spark, path, name, dataset))
         raw = reduce(DataFrame.unionByName, frames)
         validated = (
-            validate(raw, ds, hash_key)
+            validate(raw, dataset, hash_key)
             .withColumn("run_id", F.lit(run_id))
             .withColumn("run_date", F.lit(run_date))
             .persist()
@@ -445,7 +446,7 @@ def drop_now_valid(spark: SparkSession, quarantine: str, kept: DataFrame) -> Non
     )
 
 
-def print_summary(result: IngestResult) -> None:
+def print_ingest_summary(result: IngestResult) -> None:
     print(f"ingest: {len(result.files)} file(s): {', '.join(result.files)}")
     print(f"  rows read        {result.rows_read:>10,}")
     print(f"  rows in bronze   {result.rows_kept:>10,}  (new this run: {result.inserted_sales:,})")
@@ -457,7 +458,7 @@ def print_summary(result: IngestResult) -> None:
 
 def _body(spark: SparkSession, cfg: Config, args: argparse.Namespace, run_id: str) -> JobMetrics:
     result = ingest(spark, cfg, args.run_date, run_id, source=args.source)
-    print_summary(result)
+    print_ingest_summary(result)
     return JobMetrics(
         rows_in=result.rows_read,
         rows_out=result.rows_kept + result.rows_quarantined,

@@ -23,11 +23,10 @@ import pandas as pd
 
 from jobs.common.config import Config, load_config
 from jobs.common.jars import PROJECT_DIR
-from jobs.common.periods import periods_back
 from jobs.common.reader import read_table
 from jobs.common.runs import parse_run_date
-from jobs.models import MODELS
-from jobs.models.selection import PRODUCTION
+from jobs.core.calendar import periods_back
+from jobs.core.names import FAMILIES, PRODUCTION
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +99,8 @@ def forecasts_section(forecasts: pd.DataFrame) -> str:
 def forecast_vs_actual(cfg: Config, forecasts: pd.DataFrame, run_date: dt.date, top: int) -> str:
     if forecasts.empty:
         return _none("forecasts")
-    ds = cfg.dataset
-    since = periods_back(run_date, 4 * ds.horizon, ds.frequency)
+    dataset = cfg.dataset
+    since = periods_back(run_date, 4 * dataset.horizon, dataset.frequency)
     demand = _read(cfg, "demand", columns=["segment_id", "ds", "y", "is_closed"], filters=[("ds", ">=", since)])
     if demand.empty:
         return _none("demand history")
@@ -134,7 +133,7 @@ def backtest_section(cfg: Config, run_date: dt.date) -> tuple[str, str]:
     backtest = _read(cfg, "backtest_metrics", filters=[("run_date", "=", evaluated_on)])
     ok = backtest[(backtest["status"] == "ok") & (backtest["model"] != PRODUCTION)]
     per_segment = ok.groupby(["model", "segment_id"])["mase"].mean().reset_index()
-    families = [m for m in MODELS if m in set(per_segment["model"])]  # simplest first
+    families = [m for m in FAMILIES if m in set(per_segment["model"])]  # simplest first
 
     def spread(ax):
         data = [per_segment.loc[per_segment["model"] == m, "mase"].dropna().clip(upper=3) for m in families]

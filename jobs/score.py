@@ -20,14 +20,16 @@ from collections.abc import Iterator
 from typing import Any
 
 import pandas as pd
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs.common.config import Config
-from jobs.common.lake import ensure_table, replace_run_date
-from jobs.common.periods import last_complete_period, next_periods
+from jobs.common.lake import current_models, ensure_table, replace_run_date
+from jobs.common.views import create_forecast_views
+from jobs.core.calendar import next_periods
 from jobs.common.runlog import JobMetrics
-from jobs.common.runs import LakecastError, job_parser, run_job
+from jobs.common.runs import job_parser, run_job
+from jobs.core.errors import LakecastError
 from jobs.models import SeasonalNaive, load_model
 from jobs.common.contracts import contract_for
 
@@ -60,33 +62,22 @@ def forecast_segment(row: pd.Series, params: dict[str, Any]) -> pd.DataFrame:
     )
 
 
-def current_models(models: DataFrame, run_date: dt.date) -> DataFrame:
-    """Per segment, the latest model trained on or before ``run_date``."""
-    latest = Window.partitionBy("segment_id").orderBy(F.col("run_date").desc())
-    return (
-        models.filter(F.col("run_date") <= F.lit(run_date))
-        .withColumn("_rank", F.row_number().over(latest))
-        .filter("_rank = 1")
-        .drop("_rank")
-    )
-
-
 def score_models(models: DataFrame, *, params: dict[str, Any], schema: Any, partitions: int) -> DataFrame:
     """Forecast rows for every model row (one model per segment)."""
     columns = schema.fieldNames()
 
-    def score(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    def forecast_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:
             for _, row in batch.iterrows():
                 yield forecast_segment(row, params)[columns]
 
-    return models.repartition(partitions, "segment_id").mapInPandas(score, schema=schema)
+    return models.repartition(partitions, "segment_id").mapInPandas(forecast_batches, schema=schema)
 
 
 def score(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str) -> JobMetrics:
     """Write ``run_date``'s forecasts for every segment in ``silver.demand``."""
-    ds = cfg.dataset
-    keys = ds.segment_keys
+    dataset = cfg.dataset
+    keys = dataset.segment_keys
     models_ref = ensure_table(spark, cfg, "models")
     demand_ref = ensure_table(spark, cfg, "demand")
     contract = contract_for(cfg, "forecasts")
@@ -97,10 +88,10 @@ def score(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str) -> J
             f"{models_ref.name} has no model trained on or before {run_date}; run "
             f"`lakecast train --run-date {run_date}` first"
         )
-    origin = last_complete_period(run_date, ds.frequency)
+    origin = dataset.origin(run_date)
     params = {
         "keys": list(keys),
-        "future": [d.date() for d in next_periods(origin, ds.horizon, ds.frequency)],
+        "future": [d.date() for d in next_periods(origin, dataset.horizon, dataset.frequency)],
         "non_negative": cfg.model.non_negative,
         "run_date": run_date,
         "run_id": run_id,
@@ -108,7 +99,7 @@ def score(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str) -> J
     partitions = int(spark.conf.get("spark.sql.shuffle.partitions"))
     forecasts = score_models(models, params=params, schema=contract.schema, partitions=partitions)
     replace_run_date(spark, target, forecasts, run_date)
-    create_views(spark, cfg)
+    create_forecast_views(spark, cfg)
 
     written = spark.table(target.name).filter(F.col("run_date") == F.lit(run_date))
     segments = written.select("segment_id").distinct().count()
@@ -120,8 +111,8 @@ def score(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str) -> J
         (r.model, r.status): r["count"]
         for r in written.filter("horizon_step = 1").groupBy("model", "status").count().collect()
     }
-    log.info("score %s: %d segments x %d periods into %s", run_date, segments, ds.horizon, target.name)
-    print(f"score: {segments:,} segments x {ds.horizon} periods in {target.name} (run date {run_date})")
+    log.info("score %s: %d segments x %d periods into %s", run_date, segments, dataset.horizon, target.name)
+    print(f"score: {segments:,} segments x {dataset.horizon} periods in {target.name} (run date {run_date})")
     for (model, status), n in sorted(by_status.items()):
         print(f"  {model:<15} {status:<9} {n:>8,}")
     return JobMetrics(
@@ -129,26 +120,6 @@ def score(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str) -> J
         rows_out=written.count(),
         segments_ok=sum(n for (_, status), n in by_status.items() if status == "ok"),
         segments_fallback=sum(n for (_, status), n in by_status.items() if status != "ok"),
-    )
-
-
-def create_views(spark: SparkSession, cfg: Config) -> None:
-    """``gold.forecast_latest`` and ``gold.forecast_vs_actual`` for analysts."""
-    forecasts = cfg.table("forecasts").name
-    demand = cfg.table("demand").name
-    gold = cfg.table("forecasts").database
-    spark.sql(
-        f"""CREATE OR REPLACE VIEW {gold}.forecast_latest
-        COMMENT 'The latest forecast run per segment'
-        AS SELECT f.* FROM {forecasts} f
-        JOIN (SELECT segment_id, max(run_date) AS latest FROM {forecasts} GROUP BY segment_id) l
-          ON f.segment_id = l.segment_id AND f.run_date = l.latest"""
-    )
-    spark.sql(
-        f"""CREATE OR REPLACE VIEW {gold}.forecast_vs_actual
-        COMMENT 'Past forecasts beside what actually happened (closed periods flagged)'
-        AS SELECT f.*, d.y AS actual, d.is_closed, f.yhat - d.y AS error
-        FROM {forecasts} f JOIN {demand} d ON f.segment_id = d.segment_id AND f.ds = d.ds"""
     )
 
 

@@ -43,7 +43,7 @@ def register_lake(spark: SparkSession, cfg: Config) -> list[str]:
     over them; returns the names registered. Tables not written yet are skipped."""
     from delta.tables import DeltaTable
 
-    from jobs import accuracy, score
+    from jobs.common.views import VIEWS
 
     registered = []
     for logical in cfg.tables:
@@ -54,8 +54,7 @@ def register_lake(spark: SparkSession, cfg: Config) -> list[str]:
         spark.sql(f"CREATE DATABASE IF NOT EXISTS {ref.database} LOCATION {sql_string(cfg.layer_path(ref.database))}")
         spark.sql(f"CREATE TABLE IF NOT EXISTS {ref.name} USING DELTA LOCATION {sql_string(ref.path)}")
         registered.append(ref.name)
-    views = {score.create_views: ("forecasts", "demand"), accuracy.create_views: ("forecast_accuracy",)}
-    for create, needs in views.items():
+    for create, needs in VIEWS.items():
         if all(cfg.table(t).name in registered for t in needs):
             create(spark, cfg)
     return registered

@@ -26,10 +26,10 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs.common.config import Config
-from jobs.common.lake import demand_as_of, ensure_table, replace_run_date
-from jobs.common.periods import last_complete_period
+from jobs.common.lake import ensure_table, history_as_of, replace_run_date
 from jobs.common.runlog import JobMetrics
-from jobs.common.runs import LakecastError, job_parser, run_job
+from jobs.common.runs import job_parser, run_job
+from jobs.core.errors import LakecastError
 from jobs.models import ModelFailure, SeasonalNaive, build_model
 from jobs.common.contracts import contract_for
 
@@ -39,8 +39,8 @@ log = logging.getLogger(__name__)
 def library_versions() -> str:
     from importlib.metadata import version
 
-    names = ("prophet", "cmdstanpy", "statsforecast", "pandas", "numpy", "holidays", "lakecast")
-    return json.dumps({n: version(n) for n in names}, sort_keys=True)
+    distributions = ("prophet", "cmdstanpy", "statsforecast", "pandas", "numpy", "holidays", "lakecast")
+    return json.dumps({d: version(d) for d in distributions}, sort_keys=True)
 
 
 def degenerate_reason(y_open: pd.Series) -> str | None:
@@ -116,11 +116,11 @@ def fit_segment(pdf: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
 
 def train_params(cfg: Config, run_date: dt.date, run_id: str) -> dict[str, Any]:
     """Everything the per-segment function needs, as plain picklable values."""
-    ds = cfg.dataset
+    dataset = cfg.dataset
     return {
-        "keys": list(ds.segment_keys),
-        "regressors": list(ds.regressors),
-        "frequency": ds.frequency,
+        "keys": list(dataset.segment_keys),
+        "regressors": list(dataset.regressors),
+        "frequency": dataset.frequency,
         "interval_width": cfg.model.interval_width,
         "run_date": run_date,
         "run_id": run_id,
@@ -155,11 +155,10 @@ def train_models(
 
 def train(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str) -> JobMetrics:
     """Fit every segment's promoted model and replace ``run_date``'s rows in ``gold.models``."""
-    ds = cfg.dataset
+    dataset = cfg.dataset
     selection_ref = ensure_table(spark, cfg, "model_selection")
     contract = contract_for(cfg, "models")
     target = ensure_table(spark, cfg, "models")
-    demand = demand_as_of(spark, cfg, run_date)
     selection = spark.table(selection_ref.name).filter(F.col("run_date") == F.lit(run_date))
     if selection.limit(1).count() == 0:
         raise LakecastError(
@@ -167,7 +166,7 @@ def train(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str) -> J
             f"`lakecast evaluate --run-date {run_date}` first"
         )
     history = (
-        demand.filter(F.col("ds") <= F.lit(last_complete_period(run_date, ds.frequency)))
+        history_as_of(spark, cfg, run_date)
         .join(selection.select("segment_id", "promoted_spec"), "segment_id", "left")
     )
     models = train_models(history, params=train_params(cfg, run_date, run_id), schema=contract.schema)

@@ -1,7 +1,7 @@
 """Table contracts: one per lake table, with types, nullability, comments and partitioning.
 
 Jobs create tables from these objects and the data dictionary is generated from them. This
-package imports nothing from ``jobs``.
+package imports nothing from ``jobs`` but the shared names of :mod:`jobs.core`.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
+from jobs.core.names import METRICS
 from schemas import TableContract, col
 from schemas.silver import segment_columns
 
@@ -72,6 +73,7 @@ def forecasts_contract(keys: Iterable[str]) -> TableContract:
     )
 
 
+# What each metric of jobs.core.names.METRICS means (the columns follow METRICS' order).
 METRIC_COMMENTS = {
     "mae": "Mean absolute error",
     "rmse": "Root mean squared error",
@@ -102,7 +104,7 @@ def backtest_metrics_contract(keys: Iterable[str]) -> TableContract:
                 col("reason", StringType(),
                     "Why the candidate failed or the window was skipped; for the pool, its members and why"),
             ]
-            + [col(m, DoubleType(), c) for m, c in METRIC_COMMENTS.items()]
+            + [col(m, DoubleType(), METRIC_COMMENTS[m]) for m in METRICS]
             + [
                 col("seconds", DoubleType(), "Fit and predict time (a combination: its members' sum)"),
                 col("run_date", DateType(), "Evaluation run date", False),

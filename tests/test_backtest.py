@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from jobs.models import ProphetForecaster, SeasonalNaive
-from jobs.models.backtest import backtest_segment, cutoffs
-from jobs.models.metrics import seasonal_naive_scale, window_metrics
+from jobs.evaluation.backtest import backtest_segment, cutoffs
+from jobs.evaluation.metrics import seasonal_naive_scale, window_metrics
 
 
 def calendar(values, closed=()):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from jobs.common.config import ConfigError
+from jobs.core.errors import ConfigError
 from jobs.common.lake import ensure_table, merge_new_rows
 from jobs.ingest import DEMO_HASH_KEY, ingest, list_source_files, read_csv_file, validate
 

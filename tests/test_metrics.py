@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from jobs.models.metrics import seasonal_naive_scale, window_metrics
+from jobs.evaluation.metrics import seasonal_naive_scale, window_metrics
 
 Y = [10.0, 0.0, 5.0, 5.0]
 YHAT = [8.0, 2.0, 5.0, 9.0]
@@ -54,7 +54,7 @@ def test_closed_periods_in_the_history_are_skipped_in_the_scale():
 
 
 def test_every_metric_has_a_column_in_the_backtest_contract():
-    from jobs.models.metrics import METRICS
+    from jobs.core.names import METRICS
     from schemas.gold import METRIC_COMMENTS, backtest_metrics_contract
 
     assert tuple(METRIC_COMMENTS) == METRICS

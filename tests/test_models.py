@@ -226,7 +226,8 @@ def test_intermittent_methods_give_a_flat_rate_with_an_interval_around_it():
 
 
 def test_a_pool_fits_its_members_only_and_round_trips_through_json():
-    from jobs.models import POOL, build_model, load_model, model_spec, strategy
+    from jobs.core.names import POOL
+    from jobs.models import build_model, load_model, model_spec, strategy
     from jobs.models.combination import combine, pool_members
     from jobs.models.stats import AutoThetaForecaster
 

@@ -7,7 +7,9 @@ import math
 import pandas as pd
 
 from jobs.models import MODELS
-from jobs.models.selection import PRODUCTION, champion_of, choose, held_out_strategies, portfolio_best
+from jobs.core.names import PRODUCTION
+from jobs.evaluation.scorecard import held_out_strategies
+from jobs.evaluation.selection import champion_of, choose, portfolio_best
 
 RANK = {name: i for i, name in enumerate(MODELS)} | {PRODUCTION: list(MODELS).index("prophet")}
 
@@ -138,7 +140,8 @@ def test_held_out_strategies_choose_on_earlier_windows_and_score_the_last():
 def test_evaluation_config_rejects_unknown_rules_and_misplaced_families(tmp_path):
     import pytest
 
-    from jobs.common.config import DEFAULT_CONFIG, ConfigError, load_config
+    from jobs.common.config import DEFAULT_CONFIG, load_config
+    from jobs.core.errors import ConfigError
     from tests.conftest import write_config
 
     for bad, message in (

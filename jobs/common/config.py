@@ -8,6 +8,7 @@ resolved against the file's own folder, so the same file works from any working 
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,28 +17,14 @@ from typing import Any
 import yaml
 
 from jobs.common.jars import PROJECT_DIR
+from jobs.core import names
+from jobs.core.calendar import FREQUENCIES, last_complete_period
+from jobs.core.errors import ConfigError
 
 DEFAULT_CONFIG = PROJECT_DIR / "conf" / "lakecast.yaml"
-FREQUENCIES = ("daily", "weekly", "monthly", "quarterly")
 REQUIRED_ROLES = ("timestamp", "quantity")
 OPTIONAL_ROLES = ("order_id", "item_id", "description", "unit_price", "customer_id")
-LAYERS = ("bronze", "silver", "gold")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-DEFAULT_TABLES = {
-    "sales": "bronze.sales",
-    "quarantine": "bronze.quarantine",
-    "demand": "silver.demand",
-    "models": "gold.models",
-    "forecasts": "gold.forecasts",
-    "pipeline_runs": "gold.pipeline_runs",
-    "backtest_metrics": "gold.backtest_metrics",
-    "model_selection": "gold.model_selection",
-    "forecast_accuracy": "gold.forecast_accuracy",
-}
-
-
-class ConfigError(ValueError):
-    """The configuration is missing something or holds a value that cannot work."""
 
 
 def is_uri(path: str) -> bool:
@@ -82,6 +69,11 @@ class DatasetConfig:
     def source_for(self, run_date: str) -> str:
         return self.source.replace("{run_date}", run_date)
 
+    def origin(self, run_date: dt.date) -> dt.date:
+        """Start of the last period complete by the end of ``run_date``: the last period a model
+        may learn from on that date, and the one its forecasts follow."""
+        return last_complete_period(run_date, self.frequency)
+
 
 @dataclass(frozen=True)
 class FeaturesConfig:
@@ -112,9 +104,6 @@ class ScheduleConfig:
     retrain_day_of_month: int = 1
 
 
-EVALUATION_METRICS = ("mase", "wape", "mae", "rmse", "smape", "pinball", "cost")
-
-
 @dataclass(frozen=True)
 class EvaluationConfig:
     """Backtests, model choice and the promotion gate.
@@ -126,8 +115,9 @@ class EvaluationConfig:
     window).
     """
 
-    candidates: tuple[str, ...] = ("seasonal_naive", "theta", "ets", "prophet", "combo_mean", "combo_median", "pool")
-    intermittent_candidates: tuple[str, ...] = ("croston", "tsb", "adida")
+    candidates: tuple[str, ...] = (names.SEASONAL_NAIVE, names.THETA, names.ETS, names.PROPHET,
+                                   names.COMBO_MEAN, names.COMBO_MEDIAN, names.POOL)
+    intermittent_candidates: tuple[str, ...] = names.INTERMITTENT_FAMILIES
     intermittent_zero_share: float = 0.5
     rule: str = "portfolio"
     margin: float = 0.1
@@ -137,9 +127,6 @@ class EvaluationConfig:
     promotion_tolerance: float = 0.0
     cost_under: float = 1.0
     cost_over: float = 1.0
-
-
-RULES = ("portfolio", "per_segment")
 
 
 @dataclass(frozen=True)
@@ -214,7 +201,7 @@ def _parse_dataset(d: dict[str, Any], base: Path) -> DatasetConfig:
         )
     frequency = str(d.get("frequency", "daily"))
     if frequency not in FREQUENCIES:
-        raise ConfigError(f"config dataset.frequency must be one of {FREQUENCIES}, got {frequency!r}")
+        raise ConfigError(f"config dataset.frequency must be one of {tuple(FREQUENCIES)}, got {frequency!r}")
     horizon = int(d.get("horizon", 28))
     if horizon < 1:
         raise ConfigError(f"config dataset.horizon must be a positive integer, got {horizon}")
@@ -280,30 +267,28 @@ def _parse_schedule(d: dict[str, Any]) -> ScheduleConfig:
 
 
 def _parse_evaluation(d: dict[str, Any], horizon: int) -> EvaluationConfig:
-    from jobs.models import INTERMITTENT, MODELS
-
     known = set(EvaluationConfig.__dataclass_fields__)
     if set(d) - known:
         raise ConfigError(f"config evaluation has unknown keys {sorted(set(d) - known)}; known: {sorted(known)}")
     lists = {k: tuple(d[k] if d.get(k) is not None else getattr(EvaluationConfig, k))
              for k in ("candidates", "intermittent_candidates")}
     e = EvaluationConfig(**{**d, **lists})
-    if not set(e.intermittent_candidates) <= set(INTERMITTENT):
-        raise ConfigError(f"config evaluation.intermittent_candidates must be drawn from {list(INTERMITTENT)}, "
-                          f"got {list(e.intermittent_candidates)}")
-    if e.rule not in RULES or e.margin < 0 or not 0 < e.intermittent_zero_share <= 1:
-        raise ConfigError(f"config evaluation.rule must be one of {RULES} (got {e.rule!r}), margin >= 0 "
+    if not set(e.intermittent_candidates) <= set(names.INTERMITTENT_FAMILIES):
+        raise ConfigError("config evaluation.intermittent_candidates must be drawn from "
+                          f"{list(names.INTERMITTENT_FAMILIES)}, got {list(e.intermittent_candidates)}")
+    if e.rule not in names.RULES or e.margin < 0 or not 0 < e.intermittent_zero_share <= 1:
+        raise ConfigError(f"config evaluation.rule must be one of {names.RULES} (got {e.rule!r}), margin >= 0 "
                           "and intermittent_zero_share in (0, 1]")
-    unknown = [c for c in e.candidates if c not in MODELS]
-    if unknown or "seasonal_naive" not in e.candidates:
+    unknown = [c for c in e.candidates if c not in names.FAMILIES]
+    if unknown or names.BASELINE not in e.candidates:
         raise ConfigError(
-            f"config evaluation.candidates {list(e.candidates)} must be drawn from {list(MODELS)} "
-            "and include seasonal_naive (the baseline every model is measured against)"
+            f"config evaluation.candidates {list(e.candidates)} must be drawn from {list(names.FAMILIES)} "
+            f"and include {names.BASELINE} (the baseline every model is measured against)"
         )
     if e.windows < 1 or (e.step is not None and e.step < 1):
         raise ConfigError("config evaluation.windows and evaluation.step must be positive integers")
-    if e.metric not in EVALUATION_METRICS:
-        raise ConfigError(f"config evaluation.metric must be one of {EVALUATION_METRICS}, got {e.metric!r}")
+    if e.metric not in names.CHOICE_METRICS:
+        raise ConfigError(f"config evaluation.metric must be one of {names.CHOICE_METRICS}, got {e.metric!r}")
     if e.promotion_tolerance < 0 or e.cost_under < 0 or e.cost_over < 0:
         raise ConfigError("config evaluation.promotion_tolerance and the costs cannot be negative")
     return e if e.step is not None else EvaluationConfig(**{**e.__dict__, "step": horizon})
@@ -342,12 +327,12 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     spark = raw.get("spark") or {}
     spark_conf = {k: str(v) for k, v in (spark.get("conf") or {}).items()}
     spark_conf.update(_env_spark_conf())
-    tables = dict(DEFAULT_TABLES)
+    tables = dict(names.TABLES)
     tables.update(raw.get("tables") or {})
     for logical, name in tables.items():
-        if name.count(".") != 1 or name.split(".")[0] not in LAYERS:
+        if name.count(".") != 1 or name.split(".")[0] not in names.LAYERS:
             raise ConfigError(
-                f"config tables.{logical} = {name!r} must be '<layer>.<table>' with layer in {LAYERS}"
+                f"config tables.{logical} = {name!r} must be '<layer>.<table>' with layer in {names.LAYERS}"
             )
     privacy = raw.get("privacy") or {}
     dataset = _parse_dataset(raw.get("dataset") or {}, base)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from jobs.common.config import Config, ConfigError
+from jobs.common.config import Config
+from jobs.core.errors import ConfigError
 from schemas import TableContract
 from schemas.bronze import QUARANTINE, sales_contract
 from schemas.gold import (

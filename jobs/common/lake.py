@@ -6,13 +6,16 @@ as ``<layer>.<table>``, so ``spark.sql("select * from bronze.sales")`` works in 
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 from delta.tables import DeltaTable
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
 
 from jobs.common.config import Config, TableRef
 from jobs.common.contracts import contract_for
+from jobs.core.errors import LakecastError
 
 log = logging.getLogger(__name__)
 
@@ -69,16 +72,12 @@ def ensure_table(spark: SparkSession, cfg: Config, logical: str) -> TableRef:
     return ref
 
 
-def demand_as_of(spark: SparkSession, cfg: Config, run_date: object) -> DataFrame:
+def demand_as_of(spark: SparkSession, cfg: Config, run_date: dt.date) -> DataFrame:
     """``silver.demand``, after checking it was built for ``run_date`` or later.
 
     Raises:
         LakecastError: when features has not run for the date yet (the message says so).
     """
-    from pyspark.sql import functions as F
-
-    from jobs.common.runs import LakecastError
-
     ref = ensure_table(spark, cfg, "demand")
     demand = spark.table(ref.name)
     as_of = demand.select(F.max("as_of_date")).first()[0]
@@ -88,6 +87,23 @@ def demand_as_of(spark: SparkSession, cfg: Config, run_date: object) -> DataFram
             f"`lakecast features --run-date {run_date}` first"
         )
     return demand
+
+
+def history_as_of(spark: SparkSession, cfg: Config, run_date: dt.date) -> DataFrame:
+    """``silver.demand`` up to ``run_date``'s last complete period: what a model may learn from
+    on that date (see :func:`demand_as_of`)."""
+    return demand_as_of(spark, cfg, run_date).filter(F.col("ds") <= F.lit(cfg.dataset.origin(run_date)))
+
+
+def current_models(models: DataFrame, run_date: dt.date) -> DataFrame:
+    """Per segment, the latest model of ``models`` (``gold.models``) trained on or before ``run_date``."""
+    latest = Window.partitionBy("segment_id").orderBy(F.col("run_date").desc())
+    return (
+        models.filter(F.col("run_date") <= F.lit(run_date))
+        .withColumn("_rank", F.row_number().over(latest))
+        .filter("_rank = 1")
+        .drop("_rank")
+    )
 
 
 def merge_new_rows(target: TableRef, spark: SparkSession, rows: DataFrame, key: str) -> int:

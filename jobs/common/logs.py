@@ -1,4 +1,8 @@
-"""One place that sets up Python logging and quiets the noisy libraries."""
+"""One place that sets up Python logging for the jobs and quiets the JVM bridge.
+
+(The model families quiet their own libraries, cmdstanpy and Prophet, where they fit: in Spark's
+Python workers too.)
+"""
 
 from __future__ import annotations
 
@@ -9,21 +13,12 @@ FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def setup_logging(level: str | None = None) -> None:
-    """Log to stderr at ``level`` (default ``LAKECAST_LOG_LEVEL`` or INFO); tame py4j and cmdstanpy."""
+    """Log to stderr at ``level`` (default ``LAKECAST_LOG_LEVEL`` or INFO); tame py4j."""
     level = (level or os.environ.get("LAKECAST_LOG_LEVEL") or "INFO").upper()
     logging.basicConfig(level=level, format=FORMAT, datefmt="%H:%M:%S")
     quiet_libraries()
 
 
 def quiet_libraries() -> None:
-    """Silence library chatter; safe to call in Spark's Python workers too."""
+    """Silence library chatter of the driver side."""
     logging.getLogger("py4j").setLevel(logging.WARNING)
-    # cmdstanpy resets its logger to DEBUG when it has no handler: give it one first.
-    cmdstan = logging.getLogger("cmdstanpy")
-    if not cmdstan.handlers:
-        cmdstan.addHandler(logging.NullHandler())
-    cmdstan.setLevel(logging.WARNING)
-    cmdstan.propagate = False
-    # prophet.plot logs "Importing plotly failed" at ERROR: it is optional for us.
-    logging.getLogger("prophet.plot").setLevel(logging.CRITICAL)
-    logging.getLogger("prophet").setLevel(logging.WARNING)

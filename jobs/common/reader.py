@@ -21,7 +21,8 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from jobs.common.config import Config, ConfigError, load_config
+from jobs.common.config import Config, load_config
+from jobs.core.errors import ConfigError
 
 
 def table_path(name: str, cfg: Config | None = None) -> str:

@@ -12,8 +12,8 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from jobs.common.config import Config
+from jobs.common.contracts import contract_for
 from jobs.common.lake import ensure_table
-from schemas.gold import PIPELINE_RUNS
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def record_run(
         "error": error[:4000] if error else None,
         "detail": json.dumps(metrics.detail, sort_keys=True, default=str),
     }
-    spark.createDataFrame([row], PIPELINE_RUNS.schema).write.format("delta").mode("append").save(ref.path)
+    spark.createDataFrame([row], contract_for(cfg, "pipeline_runs").schema).write.format("delta").mode("append").save(ref.path)
 
 
 def completed_dates(spark: SparkSession, cfg: Config, jobs: list[str]) -> set[dt.date]:

@@ -10,7 +10,8 @@ import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from jobs.common.config import Config, ConfigError, load_config
+from jobs.common.config import Config, load_config
+from jobs.core.errors import LakecastError
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -21,10 +22,6 @@ log = logging.getLogger(__name__)
 
 # A job body: (spark, config, parsed arguments, run id) -> what it did.
 JobBody = Callable[["SparkSession", Config, argparse.Namespace, str], "JobMetrics | None"]
-
-
-class LakecastError(Exception):
-    """A failure the user can act on; the message says what was wrong and what to do."""
 
 
 def parse_run_date(value: str) -> dt.date:
@@ -62,7 +59,7 @@ def run_job(name: str, body: JobBody, args: argparse.Namespace) -> int:
     setup_logging()
     try:
         cfg = load_config(args.config)
-    except ConfigError as exc:
+    except LakecastError as exc:  # a config that cannot be read: no lake to log the run in
         log.error("%s failed: %s", name, exc)
         return 2
     run_id = args.run_id or new_run_id(name, args.run_date)
@@ -71,7 +68,7 @@ def run_job(name: str, body: JobBody, args: argparse.Namespace) -> int:
     try:
         spark = get_spark(cfg, f"lakecast-{name}")
         metrics = body(spark, cfg, args, run_id) or JobMetrics()
-    except (ConfigError, LakecastError, FileNotFoundError) as exc:
+    except (LakecastError, FileNotFoundError) as exc:
         log.error("%s failed: %s", name, exc)
         error, code = str(exc), 2
     except Exception as exc:

@@ -23,12 +23,12 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from jobs.common.periods import season_length
+from jobs.core.calendar import season_length
+from jobs.core.names import METRICS, POOL
+from jobs.evaluation.metrics import seasonal_naive_scale, window_metrics
 from jobs.models.base import Forecaster, ModelFailure
-from jobs.models.combination import Pool, combine, pool_members
-from jobs.models.metrics import METRICS, seasonal_naive_scale, window_metrics
+from jobs.models.combination import combine, pool_members
 
-POOL = Pool.name
 RESULT_COLUMNS = ["model", "window", "cutoff", "n_train", "n_test", "actual_total", "status", "reason",
                   *METRICS, "seconds"]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-METRICS = ("mae", "rmse", "wape", "smape", "mase", "bias", "coverage", "pinball", "cost")
+from jobs.core.names import METRICS
 
 
 def seasonal_naive_scale(history: np.ndarray, season: int) -> float:

@@ -17,10 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from jobs.models import COMBINATIONS
-
-PRODUCTION = "production"  # candidate name of a production model whose settings differ from config
-BASELINE = "seasonal_naive"
+from jobs.core.names import BASELINE, PRODUCTION
 
 
 @dataclass
@@ -158,80 +155,3 @@ def portfolios(per_window: pd.DataFrame, metric: str, rank: dict[str, int]) -> d
         if best:
             out[demand_class] = best
     return out
-
-
-def held_out_strategies(per_window: pd.DataFrame, *, metric: str, rank: dict[str, int], margin: float,
-                        gap: int = 1) -> pd.DataFrame:
-    """How each strategy does on the last window when every choice is made on the windows before
-    it whose test periods ended by its cutoff: windows up to ``last - gap``, where ``gap`` =
-    ceil(horizon / step) (overlapping windows would show the choice some of the actuals it is
-    judged on).
-
-    ``per_window``: the ok backtest rows (``segment_id``, ``demand_class``, ``model``, ``window``,
-    the metrics, ``mae``, ``n_test``, ``actual_total``, ``seconds``). Strategies: every single
-    candidate, ``per-segment, families`` (each segment's best single family on the earlier
-    windows: plain selection), ``per-segment choice`` (the same among every candidate, the
-    combinations included) and ``portfolio rule`` (see :func:`choose`, the portfolio also from
-    the earlier windows). Scored on the
-    segments where every candidate scored every window. Columns: segments, mean and median MASE,
-    WAPE (pooled), bias (pooled: sum of errors / sum of actuals), coverage (mean), seconds (fit
-    time on the last window of what the strategy needs: a choice needs every candidate), and
-    ``rule_mase``: the portfolio rule's mean MASE on the same segments (a family made for
-    intermittent demand covers only those segments).
-    """
-    if per_window.empty or per_window["window"].max() <= gap:
-        return pd.DataFrame()
-    last = per_window["window"].max()
-    full = per_window.groupby(["segment_id", "model"])["window"].transform("nunique") == last
-    present = per_window.groupby("model")["segment_id"].nunique()
-    common = set(present.index[present == per_window["segment_id"].nunique()])  # every segment's
-    rows = per_window[full]
-    models_of = rows.groupby("segment_id")["model"].agg(set)
-    complete = models_of.index[models_of.map(common.issubset)]
-    rows = rows[rows["segment_id"].isin(complete)]
-    earlier, final = rows[rows["window"] <= last - gap], rows[rows["window"] == last]
-    if earlier.empty:
-        return pd.DataFrame()
-    past = earlier.groupby(["segment_id", "model"])[metric].mean().rename("score").reset_index()
-    classes = rows.groupby("segment_id")["demand_class"].first()
-    portfolio = portfolios(earlier, metric, rank)
-    per_segment, families_only, rule = {}, {}, {}
-    windows_of = dict(tuple(earlier.groupby("segment_id")))
-    for segment, scores in past.groupby("segment_id"):
-        own = champion_of(dict(zip(scores["model"], scores["score"])), rank)
-        per_segment[segment] = own
-        fitted = scores[~scores["model"].isin(COMBINATIONS)]
-        families_only[segment] = champion_of(dict(zip(fitted["model"], fitted["score"])), rank)
-        best = portfolio.get(classes[segment])
-        rule[segment] = own if best is None or own == best or beats(
-            windows_of[segment], own, best, metric, margin) else best
-    picks = {name: final[final["model"] == name] for name in sorted(final["model"].unique(), key=rank.get)}
-    every = final[~final["model"].isin(COMBINATIONS)].groupby("segment_id")["seconds"].sum()
-    strategies = (("per-segment, families", families_only), ("per-segment choice", per_segment),
-                  ("portfolio rule", rule))
-    for name, chosen in strategies:
-        wanted = pd.Series(chosen).rename("model").rename_axis("segment_id").reset_index()
-        picks[name] = final.merge(wanted).assign(seconds=lambda f: f["segment_id"].map(every))
-    by_rule = picks["portfolio rule"].set_index("segment_id")["mase"]
-    out = pd.DataFrame(
-        {name: {"segments": f["segment_id"].nunique(), "mean_mase": f["mase"].mean(),
-                "median_mase": f["mase"].median(),
-                "wape": (f["mae"] * f["n_test"]).sum() / f["actual_total"].sum(),
-                "bias": (f["bias"] * f["n_test"]).sum() / f["actual_total"].sum(),
-                "coverage": f["coverage"].mean(), "seconds": f["seconds"].sum(),
-                "rule_mase": by_rule[by_rule.index.isin(f["segment_id"])].mean()}
-         for name, f in picks.items()}
-    ).T
-    out.attrs["segments"] = len(complete)
-    out.attrs["portfolio"] = portfolio
-    return out
-
-
-def format_strategies(table: pd.DataFrame, indent: str = "") -> str:
-    """The strategies table as fixed-width text."""
-    lines = [f"{indent}{'strategy':<22}{'segments':>9}{'MASE':>8}{'median':>8}{'WAPE':>8}{'bias':>8}"
-             f"{'cover':>7}{'seconds':>9}{'rule here':>11}"]
-    for name, r in table.iterrows():
-        lines.append(f"{indent}{name:<22}{int(r.segments):>9,}{r.mean_mase:>8.3f}{r.median_mase:>8.3f}"
-                     f"{r.wape:>8.3f}{r.bias:>+8.3f}{r.coverage:>7.0%}{r.seconds:>9.1f}{r.rule_mase:>11.3f}")
-    return "\n".join(lines)

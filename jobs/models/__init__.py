@@ -1,43 +1,38 @@
 """Forecasting families behind one small interface: pandas in, pandas out, no Spark.
 
 Training, scoring and backtests all use these classes; add a family by subclassing
-:class:`Forecaster` and registering it in :data:`MODELS`.
+:class:`Forecaster`, naming it in :mod:`jobs.core.names` and registering it in :data:`MODELS`.
+This package depends on nothing in ``jobs`` but :mod:`jobs.core`.
 """
 
 from __future__ import annotations
 
 import json
 
+from jobs.core import names
 from jobs.models.base import Forecaster, ModelFailure, model_spec
+from jobs.models.combination import Combination, MeanCombination, MedianCombination, Pool
 from jobs.models.naive import SeasonalNaive
 from jobs.models.prophet_model import ProphetForecaster
-from jobs.models.combination import Combination, MeanCombination, MedianCombination, Pool
 from jobs.models.stats import (
     ADIDAForecaster,
     AutoETSForecaster,
     AutoThetaForecaster,
     CrostonForecaster,
+    StatsForecaster,
     TSBForecaster,
 )
 
-# Simplest first: ties in a backtest go to the family listed earlier.
+# Every family by name, in the order of names.FAMILIES (simplest first).
 MODELS: dict[str, type[Forecaster]] = {
-    SeasonalNaive.name: SeasonalNaive,
-    CrostonForecaster.name: CrostonForecaster,
-    TSBForecaster.name: TSBForecaster,
-    ADIDAForecaster.name: ADIDAForecaster,
-    AutoThetaForecaster.name: AutoThetaForecaster,
-    AutoETSForecaster.name: AutoETSForecaster,
-    ProphetForecaster.name: ProphetForecaster,
-    MeanCombination.name: MeanCombination,
-    MedianCombination.name: MedianCombination,
-    Pool.name: Pool,
+    cls.name: cls
+    for cls in sorted(
+        (SeasonalNaive, CrostonForecaster, TSBForecaster, ADIDAForecaster, AutoThetaForecaster,
+         AutoETSForecaster, ProphetForecaster, MeanCombination, MedianCombination, Pool),
+        key=lambda cls: names.FAMILIES.index(cls.name),
+    )
 }
-# Families made for intermittent demand: candidates only for segments flagged intermittent.
-INTERMITTENT = (CrostonForecaster.name, TSBForecaster.name, ADIDAForecaster.name)
-# Candidates scored from the other candidates' forecasts (no fits of their own in backtests).
-COMBINATIONS = (MeanCombination.name, MedianCombination.name, Pool.name)
-POOL = Pool.name
+Combination.families = MODELS
 
 
 def build_model(spec: str) -> Forecaster:
@@ -46,12 +41,17 @@ def build_model(spec: str) -> Forecaster:
     return MODELS[d["family"]](**d["args"])
 
 
+def family_of(spec: str | None) -> str | None:
+    """The family named in a spec (None for no spec)."""
+    return json.loads(spec)["family"] if spec else None
+
+
 def strategy(spec: str) -> str:
     """The spec without what a backtest decides (a pool's members): two models with the same
     strategy are the same model to the promotion gate, as an AutoETS refit that picks another
     form is."""
     d = json.loads(spec)
-    if d["family"] == POOL:
+    if d["family"] == names.POOL:
         d["args"] = {k: v for k, v in d["args"].items() if k != "members"}
     return model_spec(d["family"], d["args"])
 
@@ -62,19 +62,18 @@ def load_model(kind: str, payload: str) -> Forecaster:
 
 
 __all__ = [
-    "COMBINATIONS",
-    "INTERMITTENT",
     "MODELS",
-    "POOL",
-    "Combination",
     "AutoETSForecaster",
     "AutoThetaForecaster",
+    "Combination",
     "Forecaster",
-    "Pool",
     "ModelFailure",
+    "Pool",
     "ProphetForecaster",
     "SeasonalNaive",
+    "StatsForecaster",
     "build_model",
+    "family_of",
     "load_model",
     "model_spec",
     "strategy",

@@ -8,20 +8,16 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
+from jobs.core.errors import ModelFailure
+
+__all__ = ["FORECAST_COLUMNS", "Forecaster", "ModelFailure", "model_spec"]
+
 FORECAST_COLUMNS = ["ds", "yhat", "yhat_lower", "yhat_upper"]
 
 
 def model_spec(family: str, args: dict[str, Any]) -> str:
     """``{"family": ..., "args": {...}}`` as canonical JSON (sorted keys, lists not tuples)."""
     return json.dumps({"family": family, "args": args}, sort_keys=True, default=list)
-
-
-class ModelFailure(Exception):
-    """A family cannot fit this series; ``reason`` is a short code for the record."""
-
-    def __init__(self, reason: str, message: str = "") -> None:
-        super().__init__(f"{reason}: {message}" if message else reason)
-        self.reason = reason
 
 
 class Forecaster(ABC):

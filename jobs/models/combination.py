@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
+from jobs.core import names
 from jobs.models.base import FORECAST_COLUMNS, Forecaster, ModelFailure
 
 VALUES = ["yhat", "yhat_lower", "yhat_upper"]
@@ -55,6 +57,9 @@ class Combination(Forecaster):
     """Base of the combinations; subclasses fix ``method``. ``members`` are model specs."""
 
     method: ClassVar[str]
+    # Every family by name, handed over by the registry (``jobs.models``): a member may be any
+    # family, so this module cannot import the registry without an import circle.
+    families: ClassVar[Mapping[str, type[Forecaster]]] = {}
 
     def __init__(self, members: list[str]) -> None:
         if not members:
@@ -67,11 +72,10 @@ class Combination(Forecaster):
         return {"members": self.members}
 
     def fit(self, history: pd.DataFrame) -> Combination:
-        from jobs.models import build_model
-
         self.fitted, self.failed = [], {}
         for spec in self.members:
-            model = build_model(spec)
+            d = json.loads(spec)
+            model = self.families[d["family"]](**d["args"])
             try:
                 self.fitted.append(model.fit(history))
             except ModelFailure as exc:
@@ -89,22 +93,20 @@ class Combination(Forecaster):
 
     @classmethod
     def from_json(cls, payload: str) -> Combination:
-        from jobs.models import load_model
-
         d = json.loads(payload)
         out = cls(**{k: v for k, v in d.items() if k not in ("failed", "fitted")})
         out.failed = d["failed"]
-        out.fitted = [load_model(m["family"], m["model"]) for m in d["fitted"]]
+        out.fitted = [cls.families[m["family"]].from_json(m["model"]) for m in d["fitted"]]
         return out
 
 
 class MeanCombination(Combination):
-    name = "combo_mean"
+    name = names.COMBO_MEAN
     method = "mean"
 
 
 class MedianCombination(Combination):
-    name = "combo_median"
+    name = names.COMBO_MEDIAN
     method = "median"
 
 
@@ -112,7 +114,7 @@ class Pool(Combination):
     """The mean of the pooled ``members`` (specs, chosen by :func:`pool_members` from
     ``candidates`` with ``margin``). Unresolved (no members yet) it stands for the strategy."""
 
-    name = "pool"
+    name = names.POOL
     method = "mean"
 
     def __init__(self, members: list[str], candidates: list[str] | None = None, margin: float = 0.0) -> None:

@@ -12,12 +12,13 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
-from jobs.common.periods import period_number, season_length
+from jobs.core.calendar import period_number, season_length
+from jobs.core.names import SEASONAL_NAIVE
 from jobs.models.base import FORECAST_COLUMNS, Forecaster
 
 
 class SeasonalNaive(Forecaster):
-    name = "seasonal_naive"
+    name = SEASONAL_NAIVE
 
     def __init__(self, frequency: str, interval_width: float = 0.8) -> None:
         self.frequency = frequency

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from jobs.common.logs import quiet_libraries
+from jobs.core.names import PROPHET
 from jobs.models.base import FORECAST_COLUMNS, Forecaster, ModelFailure
 
 SEED = 20111209
@@ -32,6 +33,19 @@ PROPHET_ARGS = (
 )
 
 
+def quiet_stan() -> None:
+    """Silence cmdstanpy and Prophet (also in Spark's Python workers, which do not run the jobs'
+    logging set-up). cmdstanpy resets its logger to DEBUG when it has no handler: give it one."""
+    cmdstan = logging.getLogger("cmdstanpy")
+    if not cmdstan.handlers:
+        cmdstan.addHandler(logging.NullHandler())
+    cmdstan.setLevel(logging.WARNING)
+    cmdstan.propagate = False
+    # prophet.plot logs "Importing plotly failed" at ERROR: it is optional for us.
+    logging.getLogger("prophet.plot").setLevel(logging.CRITICAL)
+    logging.getLogger("prophet").setLevel(logging.WARNING)
+
+
 def _clean_cmdstan_tmp() -> None:
     """Remove the files cmdstanpy leaves behind after each fit (about 36 KB a fit)."""
     import cmdstanpy
@@ -41,7 +55,7 @@ def _clean_cmdstan_tmp() -> None:
 
 
 class ProphetForecaster(Forecaster):
-    name = "prophet"
+    name = PROPHET
 
     def __init__(
         self,
@@ -60,7 +74,7 @@ class ProphetForecaster(Forecaster):
                 "regressors": list(self.regressors)}
 
     def fit(self, history: pd.DataFrame) -> ProphetForecaster:
-        quiet_libraries()
+        quiet_stan()
         from prophet import Prophet
 
         train = history[["ds", "y", *self.regressors]].copy()

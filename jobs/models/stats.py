@@ -16,7 +16,8 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from jobs.common.periods import period_number, season_length
+from jobs.core import names
+from jobs.core.calendar import period_number, season_length
 from jobs.models.base import FORECAST_COLUMNS, Forecaster, ModelFailure
 
 
@@ -104,7 +105,7 @@ class StatsForecaster(Forecaster):
 class AutoETSForecaster(StatsForecaster):
     """Exponential smoothing with automatic error/trend/season selection (statsforecast AutoETS)."""
 
-    name = "ets"
+    name = names.ETS
 
     def build(self) -> Any:
         from statsforecast.models import AutoETS
@@ -117,7 +118,7 @@ class AutoETSForecaster(StatsForecaster):
 class AutoThetaForecaster(StatsForecaster):
     """The Theta method with automatic variant selection (statsforecast AutoTheta)."""
 
-    name = "theta"
+    name = names.THETA
 
     def build(self) -> Any:
         from statsforecast.models import AutoTheta
@@ -145,7 +146,7 @@ class IntermittentForecaster(StatsForecaster):
 class CrostonForecaster(IntermittentForecaster):
     """Croston's method with the Syntetos-Boylan bias correction (statsforecast CrostonSBA)."""
 
-    name = "croston"
+    name = names.CROSTON
 
     def build(self) -> Any:
         from statsforecast.models import CrostonSBA
@@ -157,7 +158,7 @@ class TSBForecaster(IntermittentForecaster):
     """Teunter-Syntetos-Babai: updates the demand probability every period, so it decays when
     demand stops (statsforecast TSB, smoothing 0.1 for both size and probability)."""
 
-    name = "tsb"
+    name = names.TSB
 
     def build(self) -> Any:
         from statsforecast.models import TSB
@@ -168,7 +169,7 @@ class TSBForecaster(IntermittentForecaster):
 class ADIDAForecaster(IntermittentForecaster):
     """Aggregate-disaggregate intermittent demand approach (statsforecast ADIDA)."""
 
-    name = "adida"
+    name = names.ADIDA
 
     def build(self) -> Any:
         from statsforecast.models import ADIDA

@@ -1,0 +1,47 @@
+"""The gold views analysts query, created by the jobs that write their tables and by the SQL
+endpoint: one definition each."""
+
+from __future__ import annotations
+
+from pyspark.sql import SparkSession
+
+from jobs.common.config import Config
+
+
+def create_forecast_views(spark: SparkSession, cfg: Config) -> None:
+    """``gold.forecast_latest`` and ``gold.forecast_vs_actual`` (over forecasts and demand)."""
+    forecasts = cfg.table("forecasts").name
+    demand = cfg.table("demand").name
+    gold = cfg.table("forecasts").database
+    spark.sql(
+        f"""CREATE OR REPLACE VIEW {gold}.forecast_latest
+        COMMENT 'The latest forecast run per segment'
+        AS SELECT f.* FROM {forecasts} f
+        JOIN (SELECT segment_id, max(run_date) AS latest FROM {forecasts} GROUP BY segment_id) l
+          ON f.segment_id = l.segment_id AND f.run_date = l.latest"""
+    )
+    spark.sql(
+        f"""CREATE OR REPLACE VIEW {gold}.forecast_vs_actual
+        COMMENT 'Past forecasts beside what actually happened (closed periods flagged)'
+        AS SELECT f.*, d.y AS actual, d.is_closed, f.yhat - d.y AS error
+        FROM {forecasts} f JOIN {demand} d ON f.segment_id = d.segment_id AND f.ds = d.ds"""
+    )
+
+
+def create_accuracy_views(spark: SparkSession, cfg: Config) -> None:
+    """``gold.accuracy_by_run_date``: realized WAPE, bias and coverage per forecast run and model."""
+    table = cfg.table("forecast_accuracy")
+    spark.sql(
+        f"""CREATE OR REPLACE VIEW {table.database}.accuracy_by_run_date
+        COMMENT 'Realized accuracy per forecast run date and model family (open periods only)'
+        AS SELECT forecast_run_date, model, count(*) AS periods,
+                  sum(abs_error) / sum(abs(actual)) AS wape,
+                  avg(error) AS bias,
+                  avg(CAST(in_interval AS DOUBLE)) AS coverage,
+                  avg(cost) AS cost
+        FROM {table.name} GROUP BY forecast_run_date, model"""
+    )
+
+
+# Each view-creating function and the logical tables it reads.
+VIEWS = {create_forecast_views: ("forecasts", "demand"), create_accuracy_views: ("forecast_accuracy",)}

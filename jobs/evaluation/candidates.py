@@ -1,0 +1,140 @@
+"""What a segment is evaluated with: the evaluation settings and the candidate catalogue.
+
+A candidate is a name and a model spec (family and settings as canonical JSON). Every segment
+gets the configured families; an intermittent one also the families for intermittent demand;
+then the combinations of all of these, and the pool, whose members a backtest chooses.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from jobs.core.errors import ConfigError
+from jobs.core.names import COMBINATIONS, FAMILIES, INTERMITTENT, POOL, PRODUCTION
+from jobs.evaluation.backtest import pooled
+from jobs.models import MODELS, ProphetForecaster, SeasonalNaive, StatsForecaster, model_spec, strategy
+
+
+@dataclass(frozen=True)
+class EvaluationSettings:
+    """Everything the per-segment evaluation needs, as plain picklable values (Spark ships
+    them to its Python workers). ``portfolio`` (demand class -> the class's best strategy) is
+    known only after the backtests: the job makes a copy with it for the choice."""
+
+    keys: tuple[str, ...]
+    regressors: tuple[str, ...]
+    frequency: str
+    horizon: int
+    windows: int
+    step: int
+    interval_width: float
+    cost_under: float
+    cost_over: float
+    metric: str
+    tolerance: float
+    rule: str
+    margin: float
+    zero_share: float
+    specs: Mapping[str, str]  # every configured fitted candidate -> spec
+    smooth: tuple[str, ...]  # fitted candidates of every segment
+    intermittent: tuple[str, ...]  # fitted candidates of intermittent segments only
+    combinations: tuple[str, ...]  # combinations and the pool, if configured
+    run_date: dt.date
+    run_id: str
+    force: bool = False
+    portfolio: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def rank(self) -> dict[str, int]:
+        """Candidate name -> simplicity (0 = simplest): ties go to the simpler family."""
+        return {name: i for i, name in enumerate(FAMILIES)}
+
+    @property
+    def gap(self) -> int:
+        """Windows back to the latest one whose test periods ended by a window's cutoff."""
+        return math.ceil(self.horizon / self.step)
+
+
+def candidate_specs(
+    names: list[str],
+    *,
+    frequency: str,
+    horizon: int,
+    interval_width: float,
+    prophet: Mapping[str, Any],
+    holidays_country: str | None,
+    regressors: tuple[str, ...],
+) -> dict[str, str]:
+    """Fitted candidate name -> spec, from the configured settings."""
+    path_periods = max(90, horizon + 31)  # a month of scoring days past the training origin
+    specs = {}
+    for name in names:
+        family = MODELS[name]
+        if family is SeasonalNaive:
+            specs[name] = SeasonalNaive(frequency, interval_width).spec()
+        elif family is ProphetForecaster:
+            specs[name] = ProphetForecaster({**prophet, "interval_width": interval_width}, holidays_country,
+                                            tuple(regressors)).spec()
+        elif issubclass(family, StatsForecaster):
+            specs[name] = family(frequency, interval_width, path_periods).spec()
+        else:
+            raise ConfigError(f"no settings known for candidate {name!r}")
+    return specs
+
+
+def fitted(names: list[str] | tuple[str, ...]) -> list[str]:
+    """The candidates that are fitted (not combinations, not the production stand-in)."""
+    return [n for n in names if n not in COMBINATIONS and n != PRODUCTION]
+
+
+def candidates_for(settings: EvaluationSettings, demand_class: str) -> dict[str, str]:
+    """A segment's candidates (name -> spec): the configured families, the intermittent ones for
+    intermittent segments, and the combinations and the pool of all of these (the pool's members
+    are chosen from the backtest: unresolved here)."""
+    names = list(settings.smooth) + (list(settings.intermittent) if demand_class == INTERMITTENT else [])
+    specs = {n: settings.specs[n] for n in names}
+    members = [specs[n] for n in names]
+    for combo in settings.combinations:
+        if combo == POOL:
+            specs[POOL] = model_spec(POOL, {"members": [], "candidates": members, "margin": settings.margin})
+        else:
+            specs[combo] = model_spec(combo, {"members": members})
+    return specs
+
+
+def resolve_pool(specs: dict[str, str], backtest: pd.DataFrame, settings: EvaluationSettings) -> tuple[str, str]:
+    """The pool's spec with its members chosen on every backtest window, and why (when nothing
+    scored, the pool is every candidate)."""
+    universe = fitted(list(specs))
+    members, why = pooled(backtest, universe, settings.margin, settings.metric)
+    if not members:
+        members, why = universe, f"every candidate ({why})"
+    args = json.loads(specs[POOL])["args"]
+    return model_spec(POOL, {**args, "members": [specs[n] for n in members]}), why
+
+
+def production_name(spec: str | None, specs: Mapping[str, str]) -> str | None:
+    """The candidate that stands for the production model: a configured one with the same
+    strategy (spec, a pool's members aside), else :data:`PRODUCTION`; None when nothing is in
+    production."""
+    if not spec:
+        return None
+    return next((name for name, s in specs.items() if strategy(s) == strategy(spec)), PRODUCTION)
+
+
+def production_combination(spec: str, specs: Mapping[str, str]) -> tuple[str, list[str]] | None:
+    """(method, member names) when production is a combination of configured candidates: it is
+    then scored from their window forecasts, without fits of its own."""
+    d = json.loads(spec)
+    if d["family"] not in COMBINATIONS:
+        return None
+    by_spec = {s: n for n, s in specs.items() if n not in COMBINATIONS}
+    members = [by_spec.get(m) for m in d["args"]["members"]]
+    return (MODELS[d["family"]].method, members) if members and None not in members else None
