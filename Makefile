@@ -6,6 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 JARS_STAMP := .cache/jars/.resolved
+PIP_VERSION := 26.3
 RUN_DATE ?= 2011-12-09
 # The nightly run that processes day D is triggered at midnight after it: its data interval is
 # [D, D+1), so `airflow dags test` takes D+1.
@@ -19,16 +20,28 @@ AIRFLOW_ENV := AIRFLOW_HOME=$(CURDIR)/airflow_home \
 	AIRFLOW_CONN_SPARK_DEFAULT='{"conn_type": "spark", "host": "local[2]"}' \
 	PATH=$(CURDIR)/$(BIN):$$PATH
 
-.PHONY: setup demo run-chain test test-fast airflow-init airflow-ui sql-server beeline clean-lake clean
+.PHONY: setup lock demo run-chain test test-fast airflow-init airflow-ui sql-server beeline clean-lake clean
 
 setup: $(STAMP) $(JARS_STAMP)
 
-$(STAMP): setup.cfg pyproject.toml
+# Every distribution comes from the lock file (exact versions, transitive ones included); the
+# project itself is installed on top without resolving anything.
+$(STAMP): setup.cfg pyproject.toml requirements-dev.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip setuptools wheel
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet pip==$(PIP_VERSION) setuptools==84.2.1 wheel==0.48.0
+	$(BIN)/pip install --quiet -r requirements-dev.lock
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	$(BIN)/pip check
 	touch $@
+
+# Regenerate the lock files from setup.cfg's pins (needs the network; commit the result).
+UV_VERSION := 0.13.9
+lock: $(STAMP)
+	$(BIN)/pip install --quiet uv==$(UV_VERSION)
+	$(BIN)/uv pip compile setup.cfg --universal --python-version 3.11 --annotation-style line \
+		--custom-compile-command "make lock" -o requirements.lock
+	$(BIN)/uv pip compile setup.cfg --extra dev --universal --python-version 3.11 --annotation-style line \
+		--custom-compile-command "make lock" -o requirements-dev.lock
 
 # Delta Lake's JVM jars, resolved once from Maven Central into .cache/jars.
 $(JARS_STAMP): $(STAMP) jobs/common/jars.py
