@@ -7,13 +7,14 @@ configured rule), how it does on the last backtest window when every choice is m
 earlier windows that ended by its cutoff: mean and median MASE, WAPE, bias (sum of errors / sum
 of actuals), interval coverage and fit seconds. Nothing here is specific to a dataset: another dataset is another config file.
 
-    .venv/bin/python benchmarks/accuracy.py                  # bundled daily + Walmart weekly
+    .venv/bin/python benchmarks/accuracy.py                  # PBS monthly, Walmart weekly, bundled daily
     .venv/bin/python benchmarks/accuracy.py conf/lakecast.yaml=2011-12-09
     .venv/bin/python benchmarks/accuracy.py --lakes .cache/accuracy   # keep the lakes; a second
                                               # run only recomputes the table from them
 
 The Walmart drop (train.csv joined with the store-week regressors of features.csv) is prepared
-from ``../shared/data/walmart_weekly`` into ``.cache/walmart_weekly`` first when that folder exists.
+from ``../shared/data/walmart_weekly`` into ``.cache/walmart_weekly`` first when that folder exists;
+the PBS config reads ``../shared/data/pbs_monthly`` as it is.
 """
 
 from __future__ import annotations
@@ -36,11 +37,12 @@ sys.path.insert(0, str(ROOT))
 from jobs.common.config import Config, load_config  # noqa: E402
 from jobs.common.reader import read_table  # noqa: E402
 from jobs.core.names import FAMILIES  # noqa: E402
-from jobs.core.names import PRODUCTION  # noqa: E402
+from jobs.core.names import ENSEMBLE, PRODUCTION  # noqa: E402
 from jobs.evaluation.scorecard import format_strategies, held_out_strategies  # noqa: E402
 
 WALMART = ROOT.parent / "shared" / "data" / "walmart_weekly"
-DEFAULT = [f"{ROOT / 'conf' / 'lakecast.yaml'}=2011-12-09", f"{ROOT / 'conf' / 'walmart_weekly.yaml'}=2012-10-28"]
+DEFAULT = [f"{ROOT / 'conf' / 'pbs_monthly.yaml'}=2008-06-30", f"{ROOT / 'conf' / 'walmart_weekly.yaml'}=2012-10-28",
+           f"{ROOT / 'conf' / 'lakecast.yaml'}=2011-12-09"]
 
 
 def prepare_walmart(out_dir: Path) -> Path:
@@ -88,17 +90,29 @@ def run_jobs(env: dict[str, str], run_date: str) -> None:
 
 def print_table(cfg: Config) -> None:
     backtest = read_table(cfg.tables["backtest_metrics"], cfg)
-    classes = read_table(cfg.tables["model_selection"], cfg, columns=["segment_id", "demand_class"])
+    selection = read_table(cfg.tables["model_selection"], cfg, columns=["segment_id", "demand_class", "ensemble_weights"])
+    classes = selection[["segment_id", "demand_class"]]
     per_window = backtest[(backtest["status"] == "ok") & (backtest["model"] != PRODUCTION)].merge(classes)
-    table = held_out_strategies(per_window, metric=cfg.evaluation.metric,
-                                rank={n: i for i, n in enumerate(FAMILIES)}, margin=cfg.evaluation.margin,
-                                gap=math.ceil(cfg.dataset.horizon / cfg.evaluation.step))
+    settings = {"metric": cfg.evaluation.metric, "rank": {n: i for i, n in enumerate(FAMILIES)},
+                "margin": cfg.evaluation.margin, "gap": math.ceil(cfg.dataset.horizon / cfg.evaluation.step)}
+    table = held_out_strategies(per_window, rule=cfg.evaluation.rule, **settings)
+    if ENSEMBLE in set(per_window["model"]):
+        # the rule lakecast had before the ensemble: the portfolio rule over the other candidates,
+        # on the same segments
+        before = held_out_strategies(per_window[per_window["model"] != ENSEMBLE], rule="portfolio", **settings)
+        row = before.loc[["portfolio rule"]].rename(index={"portfolio rule": "portfolio rule, no ensemble"})
+        row["rule_mase"] = table.loc["portfolio rule", "rule_mase"]
+        table = pd.concat([table, row]).pipe(lambda t: setattr(t, "attrs", table.attrs) or t)
     counts = classes[classes["segment_id"].isin(per_window["segment_id"])]["demand_class"].value_counts().to_dict()
     print(f"segments backtested: {per_window['segment_id'].nunique():,} ({counts}); portfolio best on the "
           f"earlier windows: {table.attrs['portfolio']}")
     print(f"last window ({table.attrs['segments']:,} segments every configured candidate forecast; "
           "seconds = fit time on that window of what the strategy needs):")
     print(format_strategies(table, indent="  "), flush=True)
+    weights = selection.dropna(subset=["ensemble_weights"]).drop_duplicates("demand_class")
+    for r in weights.itertuples():
+        print(f"  ensemble of the {r.demand_class} segments (all windows): "
+              + ", ".join(f"{n} {w:.2f}" for n, w in dict(r.ensemble_weights).items() if w > 0))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,6 +27,7 @@ from jobs.common.views import create_accuracy_views
 from jobs.core.calendar import periods_back
 from jobs.common.runlog import JobMetrics
 from jobs.common.runs import job_parser, run_job
+from jobs.core.names import INACTIVE
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ def accuracy(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str) -
             "horizon_step",
             "model",
             "model_version",
+            "status",
             "actual",
             "yhat",
             error.alias("error"),
@@ -68,30 +70,33 @@ def accuracy(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str) -
         )
     )
     merged = upsert(spark, target, scored, keys=["forecast_run_date", "segment_id", "ds"],
-                    compare=["actual", "yhat", "model_version", "in_interval"])
+                    compare=["actual", "yhat", "model_version", "status", "in_interval"])
     create_accuracy_views(spark, cfg)
     written = spark.table(target.name).filter(
         (F.col("forecast_run_date") >= F.lit(start)) & (F.col("forecast_run_date") <= F.lit(run_date))
         & (F.col("ds") <= F.lit(known))
     )
+    summarised = written.filter(F.col("status") != INACTIVE)  # inactive segments: zero by policy
     by_date = (
-        written.groupBy("forecast_run_date")
-        .agg(F.count("*").alias("n"), (F.sum("abs_error") / F.sum(F.abs("actual"))).alias("wape"),
+        summarised.groupBy("forecast_run_date")
+        .agg(F.count("*").alias("n"), F.try_divide(F.sum("abs_error"), F.sum(F.abs("actual"))).alias("wape"),
              F.avg("error").alias("bias"), F.avg(F.col("in_interval").cast("double")).alias("coverage"))
         .orderBy("forecast_run_date")
         .collect()
     )
-    total = sum(r.n for r in by_date)
+    total = written.count()
+    inactive = total - sum(r.n for r in by_date)
     print(f"accuracy: {total:,} forecast periods with actuals up to {known}, forecasts issued "
           f"{start} to {run_date}, in {target.name} ({merged['inserted']:,} new, "
-          f"{merged['updated']:,} updated)")
+          f"{merged['updated']:,} updated; {inactive:,} of inactive segments left out of the summary)")
     for r in by_date:
-        wape = f"{r.wape:.3f}" if r.wape is not None else "n/a"
+        wape = f"{r.wape:.3f}" if r.wape is not None else "undefined (no actual demand)"
         print(f"  issued {r.forecast_run_date}: {r.n:>8,} periods  WAPE {wape}  bias {r.bias:+.2f}  "
               f"coverage {r.coverage:.0%}")
     log.info("accuracy %s: %d rows for forecasts issued %s..%s", run_date, total, start, run_date)
     return JobMetrics(rows_in=forecasts.count(), rows_out=total,
-                      detail={"forecast_run_dates": len(by_date), "actuals_up_to": str(known), **merged})
+                      detail={"forecast_run_dates": len(by_date), "actuals_up_to": str(known),
+                              "inactive_rows": inactive, **merged})
 
 
 def _body(spark: SparkSession, cfg: Config, args: argparse.Namespace, run_id: str) -> JobMetrics:

@@ -27,17 +27,20 @@ import sys
 
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
+from pyspark import StorageLevel
 from pyspark.sql import functions as F
+from pyspark.sql.types import StringType, StructField, StructType
 
 from jobs.common.config import Config
 from jobs.common.contracts import contract_for
 from jobs.common.lake import current_models, ensure_table, history_as_of, replace_run_date
 from jobs.common.runlog import JobMetrics
 from jobs.common.runs import job_parser, run_job
-from jobs.core.names import COMBINATIONS, INTERMITTENT, METRICS, PRODUCTION, SMOOTH
-from jobs.evaluation.candidates import EvaluationSettings, candidate_specs, fitted
+from jobs.core.names import COMBINATIONS, ENSEMBLE, INTERMITTENT, METRICS, PRODUCTION, SMOOTH
+from jobs.evaluation.candidates import EvaluationSettings, candidate_specs, ensemble_members, fitted
+from jobs.evaluation.ensemble import describe, learn_ensembles
 from jobs.evaluation.scorecard import held_out_strategies, print_scorecard, summarise
-from jobs.evaluation.segment import backtest_rows, selection_row
+from jobs.evaluation.segment import FORECAST_ROW, METRICS_ROW, backtest_rows, ensemble_rows, selection_row
 from jobs.evaluation.selection import portfolios
 
 log = logging.getLogger(__name__)
@@ -65,7 +68,6 @@ def evaluation_settings(cfg: Config, run_date: dt.date, run_id: str, force: bool
         tolerance=e.promotion_tolerance,
         rule=e.rule,
         margin=e.margin,
-        zero_share=e.intermittent_zero_share,
         specs=candidate_specs(
             [*smooth, *e.intermittent_candidates], frequency=dataset.frequency, horizon=dataset.horizon,
             interval_width=cfg.model.interval_width, prophet=cfg.model.prophet,
@@ -80,14 +82,56 @@ def evaluation_settings(cfg: Config, run_date: dt.date, run_id: str, force: bool
     )
 
 
-def segments_with_production(
-    history: DataFrame, models: DataFrame, run_date: dt.date, keys: list[str], zero_share: float
-) -> DataFrame:
-    """One row per segment: keys, eligibility, demand class (intermittent when at least
-    ``zero_share`` of its open periods sold nothing) and the spec of the model in production."""
-    is_zero = F.when(F.col("y") == 0, 1.0).when(F.col("y").isNotNull(), 0.0)
-    segments = history.groupBy(*keys, "segment_id", "eligible", "ineligible_reason").agg(
-        F.when(F.avg(is_zero) >= zero_share, INTERMITTENT).otherwise(SMOOTH).alias("demand_class"))
+def backtest_schema(metrics: StructType, forecasts: StructType) -> StructType:
+    """What the per-segment backtest returns: ``kind``, then every column of the metrics and the
+    forecasts tables (nullable: a row fills those of its kind)."""
+    fields = {f.name: f for f in [*metrics.fields, *forecasts.fields]}
+    return StructType([StructField("kind", StringType(), False)]
+                      + [StructField(f.name, f.dataType, True, f.metadata) for f in fields.values()])
+
+
+def ensemble_backtest(backtest: DataFrame, segments: DataFrame, settings: EvaluationSettings, schema: StructType,
+                      partitions: int) -> tuple[DataFrame | None, dict[str, tuple[float, ...]]]:
+    """The ensemble's backtest rows (both kinds) for every segment, and each demand class's final
+    weights: learned on the driver from the members' backtest forecasts (ensemble selection
+    across the class's segments), then applied per segment. (None, {}) when the ensemble is not
+    a configured candidate."""
+    if ENSEMBLE not in settings.combinations:
+        return None, {}
+    classes = segments.select("segment_id", "demand_class")
+    members = {c: ensemble_members(settings, c) for c in (SMOOTH, INTERMITTENT)}
+    learn = (
+        backtest.filter((F.col("kind") == FORECAST_ROW) & F.col("model").isin(sorted(set(sum(members.values(), [])))))
+        .select("segment_id", "window", "ds", "model", "actual", "yhat", "scale")
+        .join(classes, "segment_id")
+        .toPandas()
+    )
+    present = {c: m for c, m in members.items() if c in set(learn["demand_class"])}
+    by_window, final, why = learn_ensembles(learn, present, metric=settings.metric, gap=settings.gap,
+                                            cost_under=settings.cost_under, cost_over=settings.cost_over)
+    for demand_class, weights in final.items():
+        log.info("ensemble of the %s segments: %s", demand_class, describe(dict(zip(present[demand_class], weights))))
+
+    def ensemble_group(rows: pd.DataFrame) -> pd.DataFrame:
+        return ensemble_rows(rows, settings, by_window, why)
+
+    ensemble = (
+        backtest.join(classes, "segment_id")
+        .repartition(partitions, *settings.keys)
+        .groupBy(*settings.keys)
+        .applyInPandas(ensemble_group, schema=schema)
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
+    return ensemble, final
+
+
+def segments_with_production(history: DataFrame, models: DataFrame, run_date: dt.date, keys: list[str]) -> DataFrame:
+    """One row per segment: keys, eligibility, demand class (intermittent when its lifecycle,
+    from features, says so) and the spec of the model in production."""
+    segments = history.select(
+        *keys, "segment_id", "eligible", "ineligible_reason",
+        F.when(F.col("lifecycle") == INTERMITTENT, INTERMITTENT).otherwise(SMOOTH).alias("demand_class"),
+    ).distinct()
     production = current_models(models, run_date - dt.timedelta(days=1)).select(
         "segment_id", F.col("model_spec").alias("production_spec")
     )
@@ -100,30 +144,41 @@ def evaluate(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str, f
     keys = list(dataset.segment_keys)
     models_ref = ensure_table(spark, cfg, "models")
     metrics_ref = ensure_table(spark, cfg, "backtest_metrics")
+    forecasts_ref = ensure_table(spark, cfg, "backtest_forecasts")
     selection_ref = ensure_table(spark, cfg, "model_selection")
     history = history_as_of(spark, cfg, run_date)
     settings = evaluation_settings(cfg, run_date, run_id, force)
-    segments = segments_with_production(history, spark.table(models_ref.name), run_date, keys,
-                                        settings.zero_share).cache()
+    segments = segments_with_production(history, spark.table(models_ref.name), run_date, keys).cache()
     columns = [*keys, "segment_id", "ds", "y", "is_closed", "eligible", *dataset.regressors]
     partitions = 16 * spark.sparkContext.defaultParallelism
 
     def backtest_group(pdf: pd.DataFrame) -> pd.DataFrame:
         return backtest_rows(pdf, settings)
 
+    schema = backtest_schema(contract_for(cfg, "backtest_metrics").schema,
+                             contract_for(cfg, "backtest_forecasts").schema)
     backtest = (
         history.select(*columns)
         .join(segments.select("segment_id", "demand_class", "production_spec"), "segment_id")
         .repartition(partitions, *keys)
         .groupBy(*keys)
-        .applyInPandas(backtest_group, schema=contract_for(cfg, "backtest_metrics").schema)
+        .applyInPandas(backtest_group, schema=schema)
+        .persist(StorageLevel.MEMORY_AND_DISK)  # one backtest, two tables and the ensemble
     )
-    replace_run_date(spark, metrics_ref, backtest, run_date)
+    ensemble, final_weights = ensemble_backtest(backtest, segments, settings, schema, partitions)
+    rows = backtest if ensemble is None else backtest.unionByName(ensemble)
+    kind = F.col("kind")
+    replace_run_date(spark, metrics_ref, rows.filter(kind == METRICS_ROW), run_date)
+    replace_run_date(spark, forecasts_ref, rows.filter(kind == FORECAST_ROW), run_date)
+    for persisted in (backtest, ensemble):
+        if persisted is not None:
+            persisted.unpersist()
     written = spark.table(metrics_ref.name).filter(F.col("run_date") == F.lit(run_date))
     scored = written.select(*SCORED_COLUMNS).toPandas()
     classes = segments.select("segment_id", "demand_class").toPandas()
     per_window = scored[(scored["status"] == "ok") & (scored["model"] != PRODUCTION)].merge(classes)
-    chosen_settings = dataclasses.replace(settings, portfolio=portfolios(per_window, settings.metric, settings.rank))
+    chosen_settings = dataclasses.replace(settings, portfolio=portfolios(per_window, settings.metric, settings.rank),
+                                          ensemble=final_weights)
     log.info("portfolio best by demand class: %s", dict(chosen_settings.portfolio))
 
     def select_group(segment: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
@@ -141,7 +196,7 @@ def evaluate(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str, f
     )
     summary = summarise(scored, chosen, settings.rank)
     held = held_out_strategies(per_window, metric=settings.metric, rank=settings.rank, margin=settings.margin,
-                               gap=settings.gap)
+                               gap=settings.gap, rule=settings.rule)
     summary["overall"]["held_out"] = held
     print_scorecard(summary, run_date, settings.metric)
     decisions = summary["decisions"]

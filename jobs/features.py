@@ -17,12 +17,13 @@ import logging
 import sys
 
 import holidays as holidays_lib
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from jobs.common.config import Config, FeaturesConfig
 from jobs.common.lake import ensure_table, overwrite
 from jobs.core.calendar import FREQUENCIES, last_complete_period
+from jobs.core.names import ACTIVE, INACTIVE, INTERMITTENT, LIFECYCLES, NEW
 from jobs.common.runlog import JobMetrics
 from jobs.common.runs import job_parser, run_job
 from jobs.core.errors import LakecastError
@@ -56,8 +57,17 @@ def build_demand(
     run_date: dt.date,
     features: FeaturesConfig,
     regressors: tuple[str, ...] = (),
+    missing_periods: str = "no_demand",
+    zero_share: float = 0.5,
 ) -> DataFrame:
-    """Demand per segment and complete period up to the run date, with features and eligibility."""
+    """Demand per segment and complete period up to the run date, with features, eligibility and
+    lifecycle.
+
+    ``missing_periods``: ``no_demand`` (a transactions feed) puts every period from a segment's
+    first demand to the last complete period in its calendar, zero where it has no line;
+    ``not_reported`` (a series feed) keeps only the periods the source reported. A segment whose
+    lines never hold positive demand starts at its first line, so it is kept (and found inactive).
+    """
     last_period = last_complete_period(run_date, frequency)
     step = F.expr(f"INTERVAL {FREQUENCIES[frequency].spark_interval}")
     lines = sales.filter(F.col("event_date") <= F.lit(run_date)).withColumn(
@@ -73,13 +83,12 @@ def build_demand(
         F.count(F.lit(1)).alias("n_lines"),
         *[F.avg(r).alias(r) for r in regressors],
     )
-    # Calendar: from each segment's first sale to the last complete period.
-    first_sale = (
-        demand_lines.filter(F.col("quantity") > 0).groupBy(*keys).agg(F.min("ds").alias("_first"))
-    )
-    calendar = first_sale.select(
-        *keys, F.explode(F.sequence("_first", F.lit(last_period), step)).alias("ds")
-    )
+    if missing_periods == "not_reported":
+        calendar = per_period.select(*keys, "ds")
+    else:  # from each segment's first demand (its first line if it never had any) to the last period
+        first = demand_lines.groupBy(*keys).agg(
+            F.coalesce(F.min(F.when(F.col("quantity") > 0, F.col("ds"))), F.min("ds")).alias("_first"))
+        calendar = first.select(*keys, F.explode(F.sequence("_first", F.lit(last_period), step)).alias("ds"))
     hol = (
         holidays.withColumn("ds", period_of("holiday_date", frequency))
         .groupBy("ds")
@@ -112,7 +121,7 @@ def build_demand(
         .withColumn("day_of_week", ((F.col("_dow") + 5) % 7 + 1).cast("int"))
         .drop("_dow")
     )
-    return with_eligibility(demand, keys, features)
+    return with_lifecycle(with_eligibility(demand, keys, features), keys, features, frequency, run_date, zero_share)
 
 
 def with_eligibility(demand: DataFrame, keys: tuple[str, ...], features: FeaturesConfig) -> DataFrame:
@@ -140,6 +149,46 @@ def with_eligibility(demand: DataFrame, keys: tuple[str, ...], features: Feature
     )
 
 
+def periods_since(column: str, until: dt.date, frequency: str) -> Column:
+    """Whole periods from the period starting at ``column`` to the one starting at ``until``."""
+    end = F.lit(until)
+    if frequency == "daily":
+        return F.datediff(end, F.col(column))
+    if frequency == "weekly":
+        return F.floor(F.datediff(end, F.col(column)) / 7)
+    months = F.round(F.months_between(end, F.col(column)))
+    return months if frequency == "monthly" else F.floor(months / 3)
+
+
+def with_lifecycle(demand: DataFrame, keys: tuple[str, ...], features: FeaturesConfig, frequency: str,
+                   run_date: dt.date, zero_share: float) -> DataFrame:
+    """Each segment's lifecycle at the run date (see :data:`jobs.core.names.LIFECYCLES`). An
+    inactive segment is ineligible for a model, with the reason; it is active again as soon as
+    it has demand."""
+    seg = Window.partitionBy(*keys)
+    idle_after = features.inactive_after(frequency)
+    last_demand = F.max(F.when(F.col("y") > 0, F.col("ds"))).over(seg)
+    idle = periods_since("_last_demand", last_complete_period(run_date, frequency), frequency)
+    zeros = F.avg(F.when(F.col("y") == 0, 1.0).when(F.col("y").isNotNull(), 0.0)).over(seg)
+    inactive_reason = F.when(
+        F.col("_last_demand").isNull(), F.lit("inactive: no demand in the history")
+    ).when(idle >= idle_after, F.format_string(
+        f"inactive: no demand in the last %d periods (>= features.inactive_periods {idle_after})", idle.cast("int")))
+    lifecycle = (
+        F.when(inactive_reason.isNotNull(), F.lit(INACTIVE))
+        .when(F.col("ineligible_reason").startswith("too_short"), F.lit(NEW))
+        .when(zeros >= zero_share, F.lit(INTERMITTENT))
+        .otherwise(F.lit(ACTIVE))
+    )
+    return (
+        demand.withColumn("_last_demand", last_demand)
+        .withColumn("lifecycle", lifecycle)
+        .withColumn("ineligible_reason", F.coalesce(inactive_reason, F.col("ineligible_reason")))
+        .withColumn("eligible", F.col("ineligible_reason").isNull())
+        .drop("_last_demand")
+    )
+
+
 def features(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str) -> JobMetrics:
     """Build ``silver.demand`` for ``run_date``, replacing the previous build."""
     dataset = cfg.dataset
@@ -164,6 +213,8 @@ def features(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str) -
         run_date=run_date,
         features=cfg.features,
         regressors=tuple(dataset.regressors),
+        missing_periods=dataset.missing_periods,
+        zero_share=cfg.evaluation.intermittent_zero_share,
     ).select(
         *[c for c in contract.columns if c not in ("as_of_date", "run_id")],
         F.lit(run_date).alias("as_of_date"),
@@ -173,23 +224,32 @@ def features(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str) -
     stats = (
         spark.table(target.name)
         .groupBy("segment_id")
-        .agg(F.first("eligible").alias("eligible"), F.first("ineligible_reason").alias("reason"))
-        .groupBy("eligible", F.split("reason", ":")[0].alias("reason"))
+        .agg(F.first("eligible").alias("eligible"), F.first("ineligible_reason").alias("reason"),
+             F.first("lifecycle").alias("lifecycle"))
+        .groupBy("eligible", F.split("reason", ":")[0].alias("reason"), "lifecycle")
         .count()
         .collect()
     )
+    lifecycles = {}
+    for r in stats:
+        lifecycles[r.lifecycle] = lifecycles.get(r.lifecycle, 0) + r["count"]
+    reasons = {}
+    for r in stats:
+        if not r.eligible:
+            reasons[r.reason] = reasons.get(r.reason, 0) + r["count"]
     rows = spark.table(target.name).count()
     log.info("features %s: %d rows in %s", run_date, rows, target.name)
     print(f"features: {rows:,} rows in {target.name}")
-    for r in sorted(stats, key=lambda r: (not r.eligible, r.reason or "")):
-        label = "eligible" if r.eligible else f"baseline only ({r.reason})"
-        print(f"  segments {label:<32} {r['count']:>8,}")
+    print(f"  segments eligible for a model {sum(r['count'] for r in stats if r.eligible):>19,}")
+    for reason, n in sorted(reasons.items()):
+        print(f"  segments {f'baseline only ({reason})':<32} {n:>8,}")
+    print("  lifecycle: " + ", ".join(f"{name} {lifecycles[name]:,}" for name in LIFECYCLES if name in lifecycles))
     return JobMetrics(
         rows_in=n_sales,
         rows_out=rows,
         segments_ok=sum(r["count"] for r in stats if r.eligible),
         segments_fallback=sum(r["count"] for r in stats if not r.eligible),
-        detail={"ineligible": {r.reason: r["count"] for r in stats if not r.eligible}},
+        detail={"ineligible": reasons, "lifecycle": lifecycles},
     )
 
 

@@ -26,7 +26,7 @@ from jobs.common.jars import PROJECT_DIR
 from jobs.common.reader import read_table
 from jobs.common.runs import parse_run_date
 from jobs.core.calendar import periods_back
-from jobs.core.names import FAMILIES, PRODUCTION
+from jobs.core.names import FAMILIES, INACTIVE, PRODUCTION
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def forecasts_section(forecasts: pd.DataFrame) -> str:
     first = forecasts[forecasts["horizon_step"] == 1]
     by_model = first.groupby(["model", "status"]).size().rename("segments").reset_index()
     reasons = (
-        first[first["status"] == "fallback"]["reason"].fillna("").str.split(":").str[0]
+        first[first["status"] != "ok"]["reason"].fillna("").str.split(":").str[0]
         .value_counts().rename_axis("fallback reason").rename("segments").reset_index()
     )
     return (f"<p>{len(first):,} segments forecast {int(forecasts['horizon_step'].max())} periods ahead.</p>"
@@ -149,7 +149,7 @@ def backtest_section(cfg: Config, run_date: dt.date) -> tuple[str, str]:
         .join(per_segment.groupby("model")["mase"].mean())  # mean over segments of their mean
         .reset_index()
     )
-    summary["wape"] = summary["abs_error"] / summary["actual"]
+    summary["wape"] = summary["abs_error"] / summary["actual"].where(summary["actual"] != 0)
     accuracy = (f"<p>Evaluation of {evaluated_on}.</p>" + (_figure(spread) if families else "")
                 + _table(summary[["model", "segments", "wape", "mase", "bias", "coverage"]]))
     decisions = selection.groupby(["decision", "promoted_model"]).size().rename("segments").reset_index()
@@ -163,6 +163,8 @@ def backtest_section(cfg: Config, run_date: dt.date) -> tuple[str, str]:
 
 def realized_section(cfg: Config, run_date: dt.date) -> str:
     acc = _read(cfg, "forecast_accuracy", filters=[("forecast_run_date", "<=", run_date)])
+    if "status" in acc:  # inactive segments are forecast zero by policy: not a model's accuracy
+        acc = acc[acc["status"] != INACTIVE]
     if acc.empty:
         return _none("realized accuracy (forecasts whose periods have happened)")
     by_date = (
@@ -171,7 +173,7 @@ def realized_section(cfg: Config, run_date: dt.date) -> str:
              bias=("error", "mean"), coverage=("in_interval", "mean"))
         .reset_index()
     )
-    by_date["wape"] = by_date["abs_error"] / by_date["actual"].abs()
+    by_date["wape"] = by_date["abs_error"] / by_date["actual"].abs().where(by_date["actual"] != 0)  # undefined: NaN
     figure = _figure(lambda ax: (ax.plot(pd.to_datetime(by_date["forecast_run_date"]), by_date["wape"], marker="o"),
                                  ax.set_ylabel("realized WAPE"), ax.set_xlabel("forecast run date")))
     return figure + _table(by_date[["forecast_run_date", "periods", "wape", "bias", "coverage"]])

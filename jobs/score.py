@@ -74,6 +74,27 @@ def score_models(models: DataFrame, *, params: dict[str, Any], schema: Any, part
     return models.repartition(partitions, "segment_id").mapInPandas(forecast_batches, schema=schema)
 
 
+# What scoring needs of a model row.
+MODEL_COLUMNS = ["segment_id", "model", "status", "reason", "model_json", "fallback_json", "model_version"]
+
+
+def baseline_models(history: DataFrame, *, keys: list[str], frequency: str, width: float) -> DataFrame:
+    """Seasonal-naive model rows, fitted here, for segments that have no trained model yet (they
+    appeared since the last training): every segment is forecast, with the reason."""
+    schema = ", ".join(f"`{k}` string" for k in keys) + ", " + ", ".join(f"{c} string" for c in MODEL_COLUMNS)
+
+    def fit(pdf: pd.DataFrame) -> pd.DataFrame:
+        history = pd.DataFrame({"ds": pd.to_datetime(pdf["ds"]),
+                                "y": pdf["y"].where(~pdf["is_closed"].astype(bool)).astype(float)})
+        model = SeasonalNaive(frequency, width).fit(history).to_json()
+        return pd.DataFrame([{**{k: pdf[k].iloc[0] for k in keys}, "segment_id": pdf["segment_id"].iloc[0],
+                              "model": SeasonalNaive.name, "status": "fallback",
+                              "reason": "new: no model trained for the segment yet (the next training fits one)",
+                              "model_json": model, "fallback_json": model, "model_version": "untrained"}])
+
+    return history.groupBy(*keys, "segment_id").applyInPandas(fit, schema=schema)
+
+
 def score(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str) -> JobMetrics:
     """Write ``run_date``'s forecasts for every segment in ``silver.demand``."""
     dataset = cfg.dataset
@@ -97,13 +118,16 @@ def score(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str) -> J
         "run_id": run_id,
     }
     partitions = int(spark.conf.get("spark.sql.shuffle.partitions"))
-    forecasts = score_models(models, params=params, schema=contract.schema, partitions=partitions)
+    known = spark.table(demand_ref.name).filter(F.col("ds") <= F.lit(origin))
+    untrained = baseline_models(known.join(models.select("segment_id"), "segment_id", "left_anti"),
+                                keys=list(keys), frequency=dataset.frequency, width=cfg.model.interval_width)
+    forecasts = score_models(models.select(*untrained.columns).unionByName(untrained), params=params,
+                             schema=contract.schema, partitions=partitions)
     replace_run_date(spark, target, forecasts, run_date)
     create_forecast_views(spark, cfg)
 
     written = spark.table(target.name).filter(F.col("run_date") == F.lit(run_date))
     segments = written.select("segment_id").distinct().count()
-    known = spark.table(demand_ref.name).filter(F.col("ds") <= F.lit(origin))
     missing = known.select("segment_id").distinct().subtract(written.select("segment_id")).count()
     if missing:
         raise LakecastError(f"{missing} segments of {demand_ref.name} got no forecast; see the logs")

@@ -30,7 +30,8 @@ from jobs.common.lake import ensure_table, history_as_of, replace_run_date
 from jobs.common.runlog import JobMetrics
 from jobs.common.runs import job_parser, run_job
 from jobs.core.errors import LakecastError
-from jobs.models import ModelFailure, SeasonalNaive, build_model
+from jobs.core.names import INACTIVE
+from jobs.models import ModelFailure, SeasonalNaive, ZeroForecast, build_model
 from jobs.common.contracts import contract_for
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,7 @@ def fit_segment(pdf: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
     fallback = SeasonalNaive(params["frequency"], params["interval_width"]).fit(history)
     spec = pdf["promoted_spec"].iloc[0]
     reason = None if bool(pdf["eligible"].iloc[0]) else str(pdf["ineligible_reason"].iloc[0])
+    inactive = "lifecycle" in pdf and pdf["lifecycle"].iloc[0] == INACTIVE
     if reason is None and not isinstance(spec, str):
         reason = "not_evaluated: no gold.model_selection row for this segment and run date"
     model, model_json = None, None
@@ -87,7 +89,8 @@ def fit_segment(pdf: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
         except ModelFailure as exc:
             reason = str(exc)
     if reason is not None:
-        model, model_json = fallback, fallback.to_json()
+        model = ZeroForecast() if inactive and params["inactive_policy"] == "zero" else fallback
+        model_json = model.to_json()
     run_date = params["run_date"]
     digest = hashlib.sha256(model_json.encode()).hexdigest()[:10]
     observed = history.loc[open_rows, "ds"]
@@ -97,7 +100,7 @@ def fit_segment(pdf: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
                 **{k: pdf[k].iloc[0] for k in keys},
                 "segment_id": pdf["segment_id"].iloc[0],
                 "model": model.name,
-                "status": "ok" if reason is None else "fallback",
+                "status": "ok" if reason is None else INACTIVE if inactive else "fallback",
                 "reason": reason,
                 "model_spec": model.spec(),
                 "model_json": model_json,
@@ -125,6 +128,7 @@ def train_params(cfg: Config, run_date: dt.date, run_id: str) -> dict[str, Any]:
         "run_date": run_date,
         "run_id": run_id,
         "library_versions": library_versions(),
+        "inactive_policy": cfg.features.inactive_policy,
     }
 
 
@@ -138,7 +142,7 @@ def train_models(
     core busy to the end, since fit times differ a lot between segments.
     """
     keys = params["keys"]
-    columns = [*keys, "segment_id", "ds", "y", "is_closed", "eligible", "ineligible_reason",
+    columns = [*keys, "segment_id", "ds", "y", "is_closed", "eligible", "ineligible_reason", "lifecycle",
                "promoted_spec", *params["regressors"]]
     partitions = partitions or 16 * demand.sparkSession.sparkContext.defaultParallelism
 

@@ -30,7 +30,9 @@ def models_contract(keys: Iterable[str]) -> TableContract:
             segment_columns(keys)
             + [
                 col("model", StringType(), "Model family used for scoring", False),
-                col("status", StringType(), "ok, or fallback when the baseline replaced the model", False),
+                col("status", StringType(),
+                    "ok, fallback when the baseline replaced the model, or inactive (no recent demand: "
+                    "features.inactive_policy)", False),
                 col("reason", StringType(), "Why the segment fell back (null when ok)"),
                 col("model_spec", StringType(), "Family and settings as JSON, to refit the same model", False),
                 col("model_json", StringType(), "The fitted model as JSON (Prophet: model_to_json)", False),
@@ -62,7 +64,8 @@ def forecasts_contract(keys: Iterable[str]) -> TableContract:
                 col("yhat_upper", DoubleType(), "Upper bound of the prediction interval", False),
                 col("model", StringType(), "Model family that produced the row", False),
                 col("model_version", StringType(), "Version of the model in gold.models", False),
-                col("status", StringType(), "ok, or fallback when the baseline produced the row", False),
+                col("status", StringType(),
+                    "ok, fallback when the baseline produced the row, or inactive (no recent demand)", False),
                 col("reason", StringType(), "Why the row comes from the fallback (null when ok)"),
                 col("run_date", DateType(), "Scoring run date", False),
                 col("run_id", StringType(), "Scoring run", False),
@@ -116,6 +119,32 @@ def backtest_metrics_contract(keys: Iterable[str]) -> TableContract:
     )
 
 
+def backtest_forecasts_contract(keys: Iterable[str]) -> TableContract:
+    """``gold.backtest_forecasts``: every candidate's forecast of every backtest window."""
+    return TableContract(
+        schema=StructType(
+            segment_columns(keys)
+            + [
+                col("model", StringType(), "Candidate (as in gold.backtest_metrics)", False),
+                col("window", IntegerType(), "Backtest window, 1 = oldest", False),
+                col("cutoff", DateType(), "Last training period of the window", False),
+                col("ds", DateType(), "Period forecast (open periods only)", False),
+                col("actual", DoubleType(), "Demand that happened", False),
+                col("yhat", DoubleType(), "Point forecast", False),
+                col("yhat_lower", DoubleType(), "Lower bound of the prediction interval", False),
+                col("yhat_upper", DoubleType(), "Upper bound of the prediction interval", False),
+                col("scale", DoubleType(),
+                    "MASE's denominator for the window (in-sample seasonal-naive MAE); null when zero"),
+                col("run_date", DateType(), "Evaluation run date", False),
+                col("run_id", StringType(), "Evaluation run", False),
+            ]
+        ),
+        comment="Backtest forecasts per segment, candidate, window and period: any combination of the "
+                "candidates can be scored again from here without refitting.",
+        partition_by=("run_date",),
+    )
+
+
 def model_selection_contract(keys: Iterable[str]) -> TableContract:
     """``gold.model_selection``: per segment and evaluation date, the choice and the gate's decision."""
     return TableContract(
@@ -130,6 +159,8 @@ def model_selection_contract(keys: Iterable[str]) -> TableContract:
                 col("champion", StringType(), "Best candidate (ties go to the simpler model)"),
                 col("portfolio_model", StringType(),
                     "Best strategy over all segments of the demand class (rule portfolio)"),
+                col("ensemble_weights", MapType(StringType(), DoubleType()),
+                    "The demand class's ensemble: member -> weight, learned across the class's segments"),
                 col("champion_score", DoubleType(), "The champion's score"),
                 col("production_model", StringType(), "Family in production before this run (null: none)"),
                 col("production_score", DoubleType(), "Production's score on the same windows"),
@@ -164,6 +195,8 @@ def forecast_accuracy_contract(keys: Iterable[str]) -> TableContract:
                 col("horizon_step", IntegerType(), "Periods ahead of the forecast origin", False),
                 col("model", StringType(), "Model family that produced the forecast", False),
                 col("model_version", StringType(), "Version of the model in gold.models", False),
+                col("status", StringType(),
+                    "The forecast's status: ok, fallback, or inactive (left out of accuracy summaries)", False),
                 col("actual", DoubleType(), "Demand that happened (open periods only)", False),
                 col("yhat", DoubleType(), "Point forecast", False),
                 col("error", DoubleType(), "yhat - actual", False),

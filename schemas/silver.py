@@ -46,6 +46,9 @@ def demand_contract(keys: Iterable[str], regressors: Iterable[str] = ()) -> Tabl
             + [
                 col("eligible", BooleanType(), "Enough history for a model; else baseline only", False),
                 col("ineligible_reason", StringType(), "Why the segment is not eligible"),
+                col("lifecycle", StringType(),
+                    "The segment at the run date: active, intermittent (mostly zero periods), new (too "
+                    "little history), inactive (no demand in the last features.inactive_periods)", False),
                 col("as_of_date", DateType(), "Run date the table was built for", False),
                 col("run_id", StringType(), "Run that built the table", False),
             ]

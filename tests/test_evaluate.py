@@ -144,3 +144,35 @@ def test_the_pool_is_resolved_from_the_backtest_trained_and_kept_without_refits(
         assert again[s].production_model == "pool"
         if again[s].promoted_model == "pool":
             assert again[s].decision == "kept"
+
+
+def test_the_ensemble_is_learned_across_segments_honestly_per_window_and_trained_without_idle_members(spark, lake):
+    run_date = dt.date(2011, 11, 14)
+    members = ["seasonal_naive", "dot", "ets", "combo_median"]
+    cfg = lake("ensemble", {"evaluation": {"candidates": ["seasonal_naive", "dot", "ets", "combo_median", "ensemble"],
+                                           "intermittent_candidates": [], "rule": "per_segment"}})
+    evaluate(spark, cfg, run_date, "evaluate-ensemble")
+    backtest = spark.table("gold.backtest_metrics").filter(F.col("run_date") == F.lit(run_date)).toPandas()
+    forecasts = spark.table("gold.backtest_forecasts").filter(F.col("run_date") == F.lit(run_date)).toPandas()
+    ensemble = backtest[(backtest["model"] == "ensemble") & (backtest["status"] == "ok")]
+    assert set(ensemble["segment_id"]) >= set(DENSE)
+    # window 1 has no earlier window to learn on: the members' mean; later ones say what they learned on
+    assert set(ensemble.loc[ensemble["window"] == 1, "reason"]) == {"equal weights: no earlier window to learn on"}
+    assert ensemble.loc[ensemble["window"] == 4, "reason"].str.startswith("weights learned on windows 1-3: ").all()
+    # its window forecast is the weighted mean of the members' window forecasts, scored like any candidate
+    s = DENSE[0]
+    own = forecasts[(forecasts["segment_id"] == s) & (forecasts["window"] == 1)].pivot_table(
+        index="ds", columns="model", values="yhat")
+    assert own["ensemble"].to_numpy() == pytest.approx(own[members].mean(axis=1).to_numpy())
+    row = ensemble[(ensemble["segment_id"] == s) & (ensemble["window"] == 1)].iloc[0]
+    actual = forecasts[(forecasts["segment_id"] == s) & (forecasts["window"] == 1) & (forecasts["model"] == "ensemble")]
+    assert row["mae"] == pytest.approx((actual["yhat"] - actual["actual"]).abs().mean())
+    # the class's weights (learned on every window) are recorded, and are the spec train fits
+    chosen = {r.segment_id: r for r in
+              spark.table("gold.model_selection").filter(F.col("run_date") == F.lit(run_date)).collect()}
+    weights = chosen[s].ensemble_weights
+    assert set(weights) == set(members) and sum(weights.values()) == pytest.approx(1.0)
+    assert chosen[s].scores["ensemble"] == pytest.approx(ensemble[ensemble["segment_id"] == s]["mase"].mean())
+    for r in chosen.values():
+        if r.promoted_model == "ensemble":
+            assert json.loads(r.promoted_spec)["args"]["weights"] == pytest.approx([weights[m] for m in members])

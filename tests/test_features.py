@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from pyspark.sql import functions as F
 
 from jobs.common.config import FeaturesConfig
 from jobs.features import build_demand, holiday_frame
@@ -127,3 +128,32 @@ def test_eligibility_flags_short_and_sparse_segments_without_dropping_them(spark
     assert flags["SPARSE"] == (False, "too_sparse: 2 periods with demand < 3")
     assert flags["NEW"] == (False, "too_short: 3 open periods < 10")
     assert out.filter("item_id = 'NEW'").count() == 3
+
+
+def test_a_series_feed_keeps_only_reported_periods_and_finds_stopped_series_inactive(spark, no_holidays):
+    months = [D(2010, m, 1) for m in range(1, 13)] + [D(2011, m, 1) for m in range(1, 7)]
+    rows = [("AU", "RUNNING", d, 10.0 + i, "sale") for i, d in enumerate(months)]
+    rows += [("AU", "STOPPED", d, 5.0, "sale") for d in months[:4]]  # last reported 2010-04
+    rows += [("AU", "STOPPED_ZERO", d, 5.0 if d < D(2010, 3, 1) else 0.0, "sale") for d in months]
+    rows += [("AU", "LATE", d, 3.0, "sale") for d in months if d >= D(2011, 3, 1)]
+    rows += [("AU", "NEVER", d, 0.0, "sale") for d in months]
+    features = FeaturesConfig(min_history_periods=6, min_nonzero_periods=2, min_nonzero_share=0.05)
+    out = build_demand(spark.createDataFrame(rows, "country string, item_id string, event_date date, "
+                                                   "quantity double, line_type string"),
+                       no_holidays, keys=("item_id",), frequency="monthly", run_date=D(2011, 6, 30),
+                       features=features, missing_periods="not_reported")
+    by_segment = {r.segment_id: r for r in out.groupBy("segment_id").agg(
+        F.count("*").alias("n"), F.max("ds").alias("last"), F.first("lifecycle").alias("lifecycle"),
+        F.first("ineligible_reason").alias("reason")).collect()}
+    assert by_segment["STOPPED"].n == 4 and by_segment["STOPPED"].last == D(2010, 4, 1)  # no zero-fill after
+    assert {s: r.lifecycle for s, r in by_segment.items()} == {
+        "RUNNING": "active", "STOPPED": "inactive", "STOPPED_ZERO": "inactive", "LATE": "new", "NEVER": "inactive"}
+    assert by_segment["STOPPED"].reason == \
+        "inactive: no demand in the last 14 periods (>= features.inactive_periods 12)"
+    assert by_segment["NEVER"].reason == "inactive: no demand in the history"
+    # the same drop as a transactions feed: every period to the run date, zero where nothing was sold
+    filled = build_demand(spark.createDataFrame(rows, "country string, item_id string, event_date date, "
+                                                      "quantity double, line_type string"),
+                          no_holidays, keys=("item_id",), frequency="monthly", run_date=D(2011, 6, 30),
+                          features=features)
+    assert filled.filter("segment_id = 'STOPPED'").count() == 18

@@ -250,3 +250,25 @@ def test_a_pool_fits_its_members_only_and_round_trips_through_json():
     pd.testing.assert_frame_equal(load_model(POOL, model.to_json()).predict(future), want)
     # the gate sees one strategy whatever members a backtest picks
     assert strategy(spec) == strategy(unresolved.spec()) and spec != unresolved.spec()
+
+
+def test_an_ensemble_fits_only_its_weighted_members_and_round_trips_through_json():
+    from jobs.models import Ensemble, build_model, load_model, model_spec
+
+    rng = np.random.default_rng(3)
+    ds = pd.date_range("2011-01-03", periods=140, freq="D")
+    history = pd.DataFrame({"ds": ds, "y": rng.poisson(5, len(ds)).astype(float)})
+    naive, theta, ets = (SeasonalNaive("daily").spec(), AutoThetaForecaster("daily").spec(),
+                         AutoETSForecaster("daily").spec())
+    model = build_model(model_spec("ensemble", {"members": [naive, theta, ets], "weights": [0.25, 0.0, 0.75]}))
+    assert isinstance(model, Ensemble)
+    model.fit(history)
+    assert [m.name for m in model.fitted] == ["seasonal_naive", "ets"]  # theta's weight is zero: not fitted
+    future = pd.DataFrame({"ds": pd.date_range(history["ds"].max() + pd.Timedelta(days=1), periods=14)})
+    want = (0.25 * SeasonalNaive("daily").fit(history).predict(future)["yhat"]
+            + 0.75 * AutoETSForecaster("daily").fit(history).predict(future)["yhat"])
+    got = model.predict(future)
+    assert got["yhat"].to_numpy() == pytest.approx(want.to_numpy())
+    pd.testing.assert_frame_equal(load_model("ensemble", model.to_json()).predict(future), got)
+    with pytest.raises(ModelFailure, match="ensemble_unresolved"):
+        build_model(model_spec("ensemble", {"members": [naive], "weights": []})).fit(history)

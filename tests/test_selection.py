@@ -155,7 +155,15 @@ def test_evaluation_config_rejects_unknown_rules_and_misplaced_families(tmp_path
     # every bundled config loads: another dataset is another file
     walmart = load_config(DEFAULT_CONFIG.parent / "walmart_weekly.yaml")
     assert walmart.dataset.frequency == "weekly" and walmart.dataset.segment_keys == ("store", "item_id")
-    assert walmart.evaluation.rule == "portfolio" and "combo_mean" in walmart.evaluation.candidates
+    assert walmart.evaluation.rule == "ensemble" and "ensemble" in walmart.evaluation.candidates
+    pbs = load_config(DEFAULT_CONFIG.parent / "pbs_monthly.yaml")
+    assert pbs.dataset.frequency == "monthly" and pbs.dataset.missing_periods == "not_reported"
+    with pytest.raises(ConfigError, match="rule ensemble needs ensemble among"):
+        write_config(tmp_path / "bad", {"evaluation": {"rule": "ensemble", "candidates": ["seasonal_naive"]}})
+    with pytest.raises(ConfigError, match="missing_periods must be one of"):
+        write_config(tmp_path / "bad", {"dataset": {"missing_periods": "zero"}})
+    with pytest.raises(ConfigError, match="inactive_policy must be one of"):
+        write_config(tmp_path / "bad", {"features": {"inactive_policy": "drop"}})
 
 
 def test_held_out_choices_skip_earlier_windows_that_overlap_the_last_one():

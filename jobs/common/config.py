@@ -62,6 +62,7 @@ class DatasetConfig:
     holidays_country: str | None
     cancellation_prefix: str | None
     non_product_pattern: str | None
+    missing_periods: str = "no_demand"
 
     def has_role(self, role: str) -> bool:
         return role in self.columns
@@ -84,6 +85,13 @@ class FeaturesConfig:
     min_history_periods: int = 56
     min_nonzero_periods: int = 8
     min_nonzero_share: float = 0.05
+    # periods without demand after which a segment is inactive (None: a year of periods)
+    inactive_periods: int | None = None
+    inactive_policy: str = "zero"
+
+    def inactive_after(self, frequency: str) -> int:
+        """Periods without demand that make a segment inactive."""
+        return self.inactive_periods or FREQUENCIES[frequency].periods_per_year
 
 
 @dataclass(frozen=True)
@@ -209,6 +217,10 @@ def _parse_dataset(d: dict[str, Any], base: Path) -> DatasetConfig:
     if fmt not in ("csv", "parquet"):
         raise ConfigError(f"config dataset.format must be csv or parquet, got {fmt!r}")
     classify = d.get("classify") or {}
+    missing = str(d.get("missing_periods", "no_demand"))
+    if missing not in names.MISSING_PERIODS:
+        raise ConfigError(f"config dataset.missing_periods must be one of {names.MISSING_PERIODS}, got {missing!r} "
+                          "(no_demand: a period without rows sold nothing; not_reported: it has no value)")
     source = str(_require(d, "source", "dataset"))
     return DatasetConfig(
         name=str(d.get("name", "dataset")),
@@ -225,6 +237,7 @@ def _parse_dataset(d: dict[str, Any], base: Path) -> DatasetConfig:
         holidays_country=d.get("holidays_country"),
         cancellation_prefix=classify.get("cancellation_prefix"),
         non_product_pattern=classify.get("non_product_pattern"),
+        missing_periods=missing,
     )
 
 
@@ -234,7 +247,14 @@ def _parse_features(d: dict[str, Any]) -> FeaturesConfig:
         raise ConfigError(f"config features has unknown keys {sorted(set(d) - known)}; known: {sorted(known)}")
     if "demand_line_types" in d:
         d = {**d, "demand_line_types": tuple(d["demand_line_types"])}
-    return FeaturesConfig(**d)
+    f = FeaturesConfig(**d)
+    if f.inactive_periods is not None and (not isinstance(f.inactive_periods, int) or f.inactive_periods < 1):
+        raise ConfigError(f"config features.inactive_periods must be a positive integer or null (a year), "
+                          f"got {f.inactive_periods!r}")
+    if f.inactive_policy not in names.INACTIVE_POLICIES:
+        raise ConfigError(f"config features.inactive_policy must be one of {names.INACTIVE_POLICIES}, "
+                          f"got {f.inactive_policy!r}")
+    return f
 
 
 def _parse_model(d: dict[str, Any]) -> ModelConfig:
@@ -285,6 +305,8 @@ def _parse_evaluation(d: dict[str, Any], horizon: int) -> EvaluationConfig:
             f"config evaluation.candidates {list(e.candidates)} must be drawn from {list(names.FAMILIES)} "
             f"and include {names.BASELINE} (the baseline every model is measured against)"
         )
+    if e.rule == names.ENSEMBLE and names.ENSEMBLE not in e.candidates:
+        raise ConfigError("config evaluation.rule ensemble needs ensemble among evaluation.candidates")
     if e.windows < 1 or (e.step is not None and e.step < 1):
         raise ConfigError("config evaluation.windows and evaluation.step must be positive integers")
     if e.metric not in names.CHOICE_METRICS:

@@ -8,6 +8,7 @@ from schemas import TableContract
 from schemas.bronze import QUARANTINE, sales_contract
 from schemas.gold import (
     PIPELINE_RUNS,
+    backtest_forecasts_contract,
     backtest_metrics_contract,
     forecast_accuracy_contract,
     forecasts_contract,
@@ -29,6 +30,7 @@ def contract_for(cfg: Config, logical: str) -> TableContract:
         "forecasts": lambda: forecasts_contract(keys),
         "pipeline_runs": lambda: PIPELINE_RUNS,
         "backtest_metrics": lambda: backtest_metrics_contract(keys),
+        "backtest_forecasts": lambda: backtest_forecasts_contract(keys),
         "model_selection": lambda: model_selection_contract(keys),
         "forecast_accuracy": lambda: forecast_accuracy_contract(keys),
     }

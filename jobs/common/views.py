@@ -6,6 +6,7 @@ from __future__ import annotations
 from pyspark.sql import SparkSession
 
 from jobs.common.config import Config
+from jobs.core.names import INACTIVE
 
 
 def create_forecast_views(spark: SparkSession, cfg: Config) -> None:
@@ -29,17 +30,18 @@ def create_forecast_views(spark: SparkSession, cfg: Config) -> None:
 
 
 def create_accuracy_views(spark: SparkSession, cfg: Config) -> None:
-    """``gold.accuracy_by_run_date``: realized WAPE, bias and coverage per forecast run and model."""
+    """``gold.accuracy_by_run_date``: realized WAPE, bias and coverage per forecast run and model
+    (inactive segments, forecast zero by policy, left out; WAPE null where nothing was sold)."""
     table = cfg.table("forecast_accuracy")
     spark.sql(
         f"""CREATE OR REPLACE VIEW {table.database}.accuracy_by_run_date
         COMMENT 'Realized accuracy per forecast run date and model family (open periods only)'
         AS SELECT forecast_run_date, model, count(*) AS periods,
-                  sum(abs_error) / sum(abs(actual)) AS wape,
+                  try_divide(sum(abs_error), sum(abs(actual))) AS wape,
                   avg(error) AS bias,
                   avg(CAST(in_interval AS DOUBLE)) AS coverage,
                   avg(cost) AS cost
-        FROM {table.name} GROUP BY forecast_run_date, model"""
+        FROM {table.name} WHERE status != '{INACTIVE}' GROUP BY forecast_run_date, model"""
     )
 
 

@@ -22,15 +22,16 @@ class Frequency:
     pandas_alias: str  # pandas offset alias of the period starts
     trunc_unit: str  # Spark date_trunc unit
     spark_interval: str  # Spark interval of one period
+    periods_per_year: int
 
 
 FREQUENCIES = {
     f.name: f
     for f in (
-        Frequency("daily", 7, "D", "day", "1 day"),
-        Frequency("weekly", 52, "W-MON", "week", "7 days"),
-        Frequency("monthly", 12, "MS", "month", "1 month"),
-        Frequency("quarterly", 4, "QS", "quarter", "3 months"),
+        Frequency("daily", 7, "D", "day", "1 day", 365),
+        Frequency("weekly", 52, "W-MON", "week", "7 days", 52),
+        Frequency("monthly", 12, "MS", "month", "1 month", 12),
+        Frequency("quarterly", 4, "QS", "quarter", "3 months", 4),
     )
 }
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,6 +32,9 @@ from jobs.models.combination import combine, pool_members
 
 RESULT_COLUMNS = ["model", "window", "cutoff", "n_train", "n_test", "actual_total", "status", "reason",
                   *METRICS, "seconds"]
+# One row per candidate, window and open test period: what gold.backtest_forecasts keeps, so any
+# combination of the candidates can be scored again without a fit (``scale``: MASE's denominator).
+FORECAST_COLUMNS = ["model", "window", "cutoff", "ds", "actual", "yhat", "yhat_lower", "yhat_upper", "scale"]
 
 
 def cutoffs(n_periods: int, *, horizon: int, windows: int, step: int) -> list[int]:
@@ -39,7 +43,13 @@ def cutoffs(n_periods: int, *, horizon: int, windows: int, step: int) -> list[in
     return [last - horizon - (windows - k) * step for k in range(1, windows + 1)]
 
 
-def backtest_segment(
+def backtest_segment(history: pd.DataFrame, candidates: dict[str, Callable[[], Forecaster]],
+                     **settings: Any) -> pd.DataFrame:
+    """The metrics of :func:`backtest_with_forecasts` alone."""
+    return backtest_with_forecasts(history, candidates, **settings)[0]
+
+
+def backtest_with_forecasts(
     history: pd.DataFrame,
     candidates: dict[str, Callable[[], Forecaster]],
     *,
@@ -55,8 +65,8 @@ def backtest_segment(
     pool: list[str] | None = None,
     margin: float = 0.0,
     metric: str = "mase",
-) -> pd.DataFrame:
-    """Metrics per candidate and window for one segment.
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Metrics per candidate and window for one segment, and the forecasts they were measured on.
 
     Args:
         history: the segment's complete calendar: ``ds``, ``y`` (NaN when closed), ``is_closed``
@@ -68,7 +78,8 @@ def backtest_segment(
             how (see :func:`pool_members`).
 
     Returns:
-        One row per candidate and window, columns :data:`RESULT_COLUMNS`.
+        One row per candidate and window, columns :data:`RESULT_COLUMNS`; and one row per
+        candidate that forecast, window and open test period, columns :data:`FORECAST_COLUMNS`.
     """
     h = history.sort_values("ds").reset_index(drop=True)
     h["ds"] = pd.to_datetime(h["ds"])
@@ -76,7 +87,7 @@ def backtest_segment(
     m = season_length(frequency)
     gap = math.ceil(horizon / step)
     extra = [*(combinations or {}), *([POOL] if pool else [])]
-    rows = []
+    rows, kept = [], []
     for window, cut in enumerate(cutoffs(len(h), horizon=horizon, windows=windows, step=step), 1):
         train = h.iloc[: cut + 1] if cut >= 0 else h.iloc[:0]
         test = h.iloc[cut + 1 : cut + 1 + horizon] if cut >= 0 else h.iloc[:0]
@@ -137,7 +148,12 @@ def backtest_segment(
             )
             rows.append({**base, "model": name, "status": "ok", "reason": why if name == POOL else None,
                          **metrics, "seconds": seconds[name]})
-    return pd.DataFrame(rows, columns=RESULT_COLUMNS)
+            kept.append(pd.DataFrame({
+                "model": name, "window": window, "cutoff": base["cutoff"], "ds": open_test["ds"].to_numpy(),
+                "actual": open_test["y"].to_numpy(), **{c: forecast[c].to_numpy(dtype=float) for c in
+                                                        ("yhat", "yhat_lower", "yhat_upper")}, "scale": scale}))
+    forecasts = pd.concat(kept, ignore_index=True) if kept else pd.DataFrame(columns=FORECAST_COLUMNS)
+    return pd.DataFrame(rows, columns=RESULT_COLUMNS), forecasts[FORECAST_COLUMNS]
 
 
 def pooled(earlier: pd.DataFrame, candidates: list[str], margin: float, metric: str) -> tuple[list[str], str]:

@@ -17,7 +17,17 @@ from typing import Any
 import pandas as pd
 
 from jobs.core.errors import ConfigError
-from jobs.core.names import COMBINATIONS, FAMILIES, INTERMITTENT, POOL, PRODUCTION
+from jobs.core.names import (
+    COMBINATIONS,
+    ENSEMBLE,
+    FAMILIES,
+    ENSEMBLE_COMBINATIONS,
+    INTERMITTENT,
+    POOL,
+    PRODUCTION,
+    SCUM,
+    SCUM_MEMBERS,
+)
 from jobs.evaluation.backtest import pooled
 from jobs.models import MODELS, ProphetForecaster, SeasonalNaive, StatsForecaster, model_spec, strategy
 
@@ -41,7 +51,6 @@ class EvaluationSettings:
     tolerance: float
     rule: str
     margin: float
-    zero_share: float
     specs: Mapping[str, str]  # every configured fitted candidate -> spec
     smooth: tuple[str, ...]  # fitted candidates of every segment
     intermittent: tuple[str, ...]  # fitted candidates of intermittent segments only
@@ -50,6 +59,8 @@ class EvaluationSettings:
     run_id: str
     force: bool = False
     portfolio: Mapping[str, str] = field(default_factory=dict)
+    # demand class -> the ensemble's weights, one per member of candidates_for's ensemble
+    ensemble: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
 
     @property
     def rank(self) -> dict[str, int]:
@@ -96,17 +107,48 @@ def fitted(names: list[str] | tuple[str, ...]) -> list[str]:
 
 def candidates_for(settings: EvaluationSettings, demand_class: str) -> dict[str, str]:
     """A segment's candidates (name -> spec): the configured families, the intermittent ones for
-    intermittent segments, and the combinations and the pool of all of these (the pool's members
-    are chosen from the backtest: unresolved here)."""
-    names = list(settings.smooth) + (list(settings.intermittent) if demand_class == INTERMITTENT else [])
+    intermittent segments, and the combinations, the pool and the ensemble of all of these (the
+    pool's members are chosen from the backtest and the ensemble's weights learned from it:
+    unresolved here until the settings carry them)."""
+    names = members_of(settings, demand_class)
     specs = {n: settings.specs[n] for n in names}
     members = [specs[n] for n in names]
-    for combo in settings.combinations:
+    # the fixed combinations, then the pool, then the ensemble, which may draw on all of them
+    for combo in sorted(settings.combinations, key=lambda c: (c == ENSEMBLE, c == POOL)):
         if combo == POOL:
             specs[POOL] = model_spec(POOL, {"members": [], "candidates": members, "margin": settings.margin})
-        else:
-            specs[combo] = model_spec(combo, {"members": members})
+        elif combo == ENSEMBLE:
+            weights = list(settings.ensemble.get(demand_class, ()))
+            specs[ENSEMBLE] = model_spec(ENSEMBLE, {"members": [specs[n] for n in ensemble_members(settings, demand_class)],
+                                                    "weights": weights})
+        elif combination_members(combo, names):
+            specs[combo] = model_spec(combo, {"members": [specs[n] for n in combination_members(combo, names)]})
     return specs
+
+
+def members_of(settings: EvaluationSettings, demand_class: str) -> list[str]:
+    """The fitted candidates of a demand class: what its combinations draw on, in this order."""
+    return list(settings.smooth) + (list(settings.intermittent) if demand_class == INTERMITTENT else [])
+
+
+def combination_members(combination: str, fitted_names: list[str]) -> list[str]:
+    """What a combination with fixed members combines: SCUM its families that are candidates, the
+    others every fitted candidate."""
+    return [n for n in fitted_names if combination != SCUM or n in SCUM_MEMBERS]
+
+
+def ensemble_members(settings: EvaluationSettings, demand_class: str) -> list[str]:
+    """What the ensemble of a demand class selects from: its fitted candidates, the configured
+    combinations with fixed members, and the pool."""
+    names = members_of(settings, demand_class)
+    return names + [c for c in ENSEMBLE_COMBINATIONS if c in settings.combinations and combination_members(c, names)]
+
+
+def resolve_ensemble(specs: dict[str, str], settings: EvaluationSettings, demand_class: str) -> str:
+    """The ensemble's spec for one segment: the pool among its members is the segment's own
+    (resolved from its backtest: call after :func:`resolve_pool`)."""
+    args = json.loads(specs[ENSEMBLE])["args"]
+    return model_spec(ENSEMBLE, {**args, "members": [specs[n] for n in ensemble_members(settings, demand_class)]})
 
 
 def resolve_pool(specs: dict[str, str], backtest: pd.DataFrame, settings: EvaluationSettings) -> tuple[str, str]:

@@ -101,7 +101,7 @@ def print_scorecard(summary: dict[str, Any], run_date: dt.date, metric: str) -> 
 
 
 def held_out_strategies(per_window: pd.DataFrame, *, metric: str, rank: dict[str, int], margin: float,
-                        gap: int = 1) -> pd.DataFrame:
+                        gap: int = 1, rule: str = "portfolio") -> pd.DataFrame:
     """How each strategy does on the last window when every choice is made on the windows before
     it whose test periods ended by its cutoff: windows up to ``last - gap``, where ``gap`` =
     ceil(horizon / step) (overlapping windows would show the choice some of the actuals it is
@@ -116,7 +116,7 @@ def held_out_strategies(per_window: pd.DataFrame, *, metric: str, rank: dict[str
     segments where every candidate scored every window. Columns: segments, mean and median MASE,
     WAPE (pooled), bias (pooled: sum of errors / sum of actuals), coverage (mean), seconds (fit
     time on the last window of what the strategy needs: a choice needs every candidate), and
-    ``rule_mase``: the portfolio rule's mean MASE on the same segments (a family made for
+    ``rule_mase``: the configured ``rule``'s mean MASE on the same segments (a family made for
     intermittent demand covers only those segments).
     """
     if per_window.empty or per_window["window"].max() <= gap:
@@ -135,7 +135,7 @@ def held_out_strategies(per_window: pd.DataFrame, *, metric: str, rank: dict[str
     past = earlier.groupby(["segment_id", "model"])[metric].mean().rename("score").reset_index()
     classes = rows.groupby("segment_id")["demand_class"].first()
     portfolio = portfolios(earlier, metric, rank)
-    per_segment, families_only, rule = {}, {}, {}
+    per_segment, families_only, portfolio_picks = {}, {}, {}
     windows_of = dict(tuple(earlier.groupby("segment_id")))
     for segment, scores in past.groupby("segment_id"):
         own = champion_of(dict(zip(scores["model"], scores["score"])), rank)
@@ -143,16 +143,17 @@ def held_out_strategies(per_window: pd.DataFrame, *, metric: str, rank: dict[str
         fitted = scores[~scores["model"].isin(COMBINATIONS)]
         families_only[segment] = champion_of(dict(zip(fitted["model"], fitted["score"])), rank)
         best = portfolio.get(classes[segment])
-        rule[segment] = own if best is None or own == best or beats(
+        portfolio_picks[segment] = own if best is None or own == best or beats(
             windows_of[segment], own, best, metric, margin) else best
     picks = {name: final[final["model"] == name] for name in sorted(final["model"].unique(), key=rank.get)}
     every = final[~final["model"].isin(COMBINATIONS)].groupby("segment_id")["seconds"].sum()
     strategies = (("per-segment, families", families_only), ("per-segment choice", per_segment),
-                  ("portfolio rule", rule))
+                  ("portfolio rule", portfolio_picks))
     for name, chosen in strategies:
         wanted = pd.Series(chosen).rename("model").rename_axis("segment_id").reset_index()
         picks[name] = final.merge(wanted).assign(seconds=lambda f: f["segment_id"].map(every))
-    by_rule = picks["portfolio rule"].set_index("segment_id")["mase"]
+    configured = {"portfolio": "portfolio rule", "per_segment": "per-segment choice"}.get(rule, rule)
+    by_rule = picks[configured].set_index("segment_id")["mase"] if configured in picks else pd.Series(dtype=float)
     out = pd.DataFrame(
         {name: {"segments": f["segment_id"].nunique(), "mean_mase": f["mase"].mean(),
                 "median_mase": f["mase"].median(),

@@ -4,36 +4,52 @@ rows (:func:`backtest_rows`) and its choice and gate decision (:func:`selection_
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from functools import partial
 
 import pandas as pd
 
-from jobs.core.names import BASELINE, COMBINATIONS, POOL, PRODUCTION
-from jobs.evaluation.backtest import RESULT_COLUMNS, backtest_segment
+from jobs.core.names import BASELINE, COMBINATIONS, ENSEMBLE, POOL, PRODUCTION
+from jobs.evaluation.backtest import FORECAST_COLUMNS, RESULT_COLUMNS, backtest_with_forecasts
 from jobs.evaluation.candidates import (
     EvaluationSettings,
     candidates_for,
+    combination_members,
+    ensemble_members,
     fitted,
     production_combination,
     production_name,
+    resolve_ensemble,
     resolve_pool,
 )
+from jobs.evaluation.metrics import window_metrics
 from jobs.evaluation.selection import choose
 from jobs.models import MODELS, build_model, family_of
+from jobs.models.combination import VALUES, combine
+
+
+# Which kind of row :func:`backtest_rows` returns: a window's metrics or one forecast period.
+METRICS_ROW, FORECAST_ROW = "metrics", "forecast"
+BACKTEST_COLUMNS = list(dict.fromkeys(["kind", *RESULT_COLUMNS, *FORECAST_COLUMNS]))
 
 
 def backtest_rows(pdf: pd.DataFrame, settings: EvaluationSettings) -> pd.DataFrame:
-    """One segment's backtest rows; none for an ineligible segment.
+    """One segment's backtest: its metrics rows (``kind`` = ``metrics``: candidate and window)
+    and its forecast rows (``kind`` = ``forecast``: candidate, window and period), in one frame
+    with the columns of both (the evaluate job splits them into their tables); none for an
+    ineligible segment.
 
     ``pdf``: the segment's calendar (keys, ``segment_id``, ``ds``, ``y``, ``is_closed``,
     ``eligible``, the regressors) with its ``demand_class`` and ``production_spec``.
     """
     keys, regressors = list(settings.keys), list(settings.regressors)
-    out_columns = [*keys, "segment_id", *RESULT_COLUMNS, "run_date", "run_id"]
+    out_columns = [*keys, "segment_id", *BACKTEST_COLUMNS, "run_date", "run_id"]
     if not bool(pdf["eligible"].iloc[0]):
         return pd.DataFrame(columns=out_columns)
     specs = candidates_for(settings, pdf["demand_class"].iloc[0])
-    combinations = {n: (MODELS[n].method, fitted(list(specs))) for n in specs if n in COMBINATIONS and n != POOL}
+    # the ensemble is scored after every segment's backtest: its weights are learned across them
+    combinations = {n: (MODELS[n].method, combination_members(n, fitted(list(specs)))) for n in specs
+                    if n in COMBINATIONS and n not in (POOL, ENSEMBLE)}
     pool = fitted(list(specs)) if POOL in specs else None
     production = pdf["production_spec"].iloc[0]
     if production_name(production, specs) == PRODUCTION:
@@ -42,7 +58,7 @@ def backtest_rows(pdf: pd.DataFrame, settings: EvaluationSettings) -> pd.DataFra
             combinations[PRODUCTION] = combined
         else:
             specs[PRODUCTION] = production
-    out = backtest_segment(
+    metrics, forecasts = backtest_with_forecasts(
         pdf[["ds", "y", "is_closed", *regressors]],
         {name: partial(build_model, spec) for name, spec in specs.items()
          if name not in COMBINATIONS and name not in combinations},
@@ -59,11 +75,64 @@ def backtest_rows(pdf: pd.DataFrame, settings: EvaluationSettings) -> pd.DataFra
         cost_under=settings.cost_under,
         cost_over=settings.cost_over,
     )
-    out["cutoff"] = pd.to_datetime(out["cutoff"]).dt.date
+    out = pd.concat([metrics.assign(kind=METRICS_ROW), forecasts.assign(kind=FORECAST_ROW)], ignore_index=True)
+    for column in ("cutoff", "ds"):
+        out[column] = pd.to_datetime(out[column]).dt.date
     for k in keys:
         out[k] = pdf[k].iloc[0]
     out["segment_id"] = pdf["segment_id"].iloc[0]
     return out.assign(run_date=settings.run_date, run_id=settings.run_id)[out_columns]
+
+
+def ensemble_rows(rows: pd.DataFrame, settings: EvaluationSettings, weights: Mapping[tuple[str, int], tuple[float, ...]],
+                  why: Mapping[tuple[str, int], str]) -> pd.DataFrame:
+    """One segment's ensemble rows, both kinds as :func:`backtest_rows` returns them, made from its
+    members' backtest forecasts with each window's weights (no fits).
+
+    ``rows``: the segment's backtest rows (both kinds) with its ``demand_class``.
+    """
+    keys = list(settings.keys)
+    out_columns = [*keys, "segment_id", *BACKTEST_COLUMNS, "run_date", "run_id"]
+    demand_class = rows["demand_class"].iloc[0]
+    members = ensemble_members(settings, demand_class)
+    scored = rows[rows["kind"] == METRICS_ROW]
+    forecasts = rows[(rows["kind"] == FORECAST_ROW) & rows["model"].isin(members)]
+    out = []
+    for window, in_window in scored.groupby("window"):
+        base = {c: in_window[c].iloc[0] for c in ("window", "cutoff", "n_train", "n_test", "actual_total")}
+        if (in_window["status"] == "skipped").all():
+            out.append({**base, "kind": METRICS_ROW, "model": ENSEMBLE, "status": "skipped",
+                        "reason": in_window["reason"].iloc[0]})
+            continue
+        seconds = float(in_window.loc[in_window["model"].isin(fitted(members)), "seconds"].sum())
+        own = {m: f.sort_values("ds") for m, f in forecasts[forecasts["window"] == window].groupby("model")}
+        available = [m for m in members if m in own]
+        if not available:
+            out.append({**base, "kind": METRICS_ROW, "model": ENSEMBLE, "status": "failed",
+                        "reason": "combination_failed: every member failed", "seconds": seconds})
+            continue
+        w = dict(zip(members, weights[demand_class, window]))
+        used = [w[m] for m in available]
+        reason = why[demand_class, window]
+        if sum(used) <= 0:
+            used, reason = [1.0] * len(available), f"{reason}; its members failed here: mean of the others"
+        first = own[available[0]]
+        combined = combine([own[m][["ds", *VALUES]] for m in available], "weighted", used)
+        scale = float(first["scale"].iloc[0])
+        metrics = window_metrics(first["actual"].to_numpy(), *(combined[c].to_numpy() for c in VALUES),
+                                 scale=scale, interval_width=settings.interval_width,
+                                 cost_under=settings.cost_under, cost_over=settings.cost_over)
+        out.append({**base, "kind": METRICS_ROW, "model": ENSEMBLE, "status": "ok", "reason": reason, **metrics,
+                    "seconds": seconds})
+        out.extend({**{c: base[c] for c in ("window", "cutoff")}, "kind": FORECAST_ROW, "model": ENSEMBLE,
+                    "ds": ds, "actual": actual, "yhat": yhat, "yhat_lower": low, "yhat_upper": high, "scale": scale}
+                   for ds, actual, yhat, low, high in zip(first["ds"], first["actual"], combined["yhat"],
+                                                          combined["yhat_lower"], combined["yhat_upper"]))
+    frame = pd.DataFrame(out, columns=BACKTEST_COLUMNS)
+    for k in keys:
+        frame[k] = rows[k].iloc[0]
+    frame["segment_id"] = rows["segment_id"].iloc[0]
+    return frame.assign(run_date=settings.run_date, run_id=settings.run_id)[out_columns]
 
 
 def _finite(value: float | None) -> float | None:
@@ -78,7 +147,9 @@ def selection_row(segment: pd.DataFrame, backtest: pd.DataFrame, settings: Evalu
     """
     s = segment.iloc[0]
     specs = candidates_for(settings, s["demand_class"])
-    portfolio = settings.portfolio.get(s["demand_class"]) if settings.rule == "portfolio" else None
+    portfolio, margin = settings.portfolio.get(s["demand_class"]) if settings.rule == "portfolio" else None, settings.margin
+    if settings.rule == ENSEMBLE and ENSEMBLE in specs:  # the class's ensemble, unless a champion is exact
+        portfolio, margin = ENSEMBLE, 1.0
     production_spec = s["production_spec"] if isinstance(s["production_spec"], str) else None
     production = production_name(production_spec, specs)
     if production == PRODUCTION:
@@ -89,14 +160,16 @@ def selection_row(segment: pd.DataFrame, backtest: pd.DataFrame, settings: Evalu
         scores, costs, n_windows, champion, production_score = {}, {}, 0, None, None
     else:
         c = choose(backtest, rank=rank, production=production, metric=settings.metric,
-                   tolerance=settings.tolerance, force=settings.force, portfolio=portfolio,
-                   margin=settings.margin)
+                   tolerance=settings.tolerance, force=settings.force, portfolio=portfolio, margin=margin)
         decision, promoted, reason = c.decision, c.promoted, c.reason
         scores, costs, n_windows, champion = c.scores, c.costs, c.n_windows, c.champion
         production_score = c.production_score
-    if promoted == POOL:
+    uses_pool = promoted == POOL or (promoted == ENSEMBLE and POOL in ensemble_members(settings, s["demand_class"]))
+    if uses_pool and POOL in specs:
         specs[POOL], why = resolve_pool(specs, backtest, settings)
         reason += f"; {why}"
+    if promoted == ENSEMBLE:
+        specs[ENSEMBLE] = resolve_ensemble(specs, settings, s["demand_class"])
     promoted_score = _finite(scores.get(promoted))
     naive_score = _finite(scores.get(BASELINE))
     value_added = 1 - promoted_score / naive_score if promoted_score is not None and naive_score else None
@@ -111,6 +184,9 @@ def selection_row(segment: pd.DataFrame, backtest: pd.DataFrame, settings: Evalu
                 "n_windows": n_windows,
                 "champion": champion,
                 "portfolio_model": portfolio,
+                "ensemble_weights": dict(zip(ensemble_members(settings, s["demand_class"]),
+                                             settings.ensemble[s["demand_class"]]))
+                if s["demand_class"] in settings.ensemble else None,
                 "champion_score": _finite(scores.get(champion)) if champion else None,
                 "production_model": family_of(production_spec),
                 "production_score": _finite(production_score),

@@ -11,14 +11,17 @@ import json
 
 from jobs.core import names
 from jobs.models.base import Forecaster, ModelFailure, model_spec
-from jobs.models.combination import Combination, MeanCombination, MedianCombination, Pool
-from jobs.models.naive import SeasonalNaive
+from jobs.models.combination import SCUM, Combination, Ensemble, MeanCombination, MedianCombination, Pool
+from jobs.models.naive import SeasonalNaive, ZeroForecast
 from jobs.models.prophet_model import ProphetForecaster
 from jobs.models.stats import (
     ADIDAForecaster,
+    AutoARIMAForecaster,
+    AutoCESForecaster,
     AutoETSForecaster,
     AutoThetaForecaster,
     CrostonForecaster,
+    DynamicThetaForecaster,
     StatsForecaster,
     TSBForecaster,
 )
@@ -27,8 +30,9 @@ from jobs.models.stats import (
 MODELS: dict[str, type[Forecaster]] = {
     cls.name: cls
     for cls in sorted(
-        (SeasonalNaive, CrostonForecaster, TSBForecaster, ADIDAForecaster, AutoThetaForecaster,
-         AutoETSForecaster, ProphetForecaster, MeanCombination, MedianCombination, Pool),
+        (ZeroForecast, SeasonalNaive, CrostonForecaster, TSBForecaster, ADIDAForecaster, AutoThetaForecaster,
+         AutoETSForecaster, ProphetForecaster, MeanCombination, MedianCombination, Pool, Ensemble, SCUM,
+         DynamicThetaForecaster, AutoCESForecaster, AutoARIMAForecaster),
         key=lambda cls: names.FAMILIES.index(cls.name),
     )
 }
@@ -47,12 +51,13 @@ def family_of(spec: str | None) -> str | None:
 
 
 def strategy(spec: str) -> str:
-    """The spec without what a backtest decides (a pool's members): two models with the same
+    """The spec without what a backtest decides (a pool's members, an ensemble's weights): two models with the same
     strategy are the same model to the promotion gate, as an AutoETS refit that picks another
     form is."""
     d = json.loads(spec)
-    if d["family"] == names.POOL:
-        d["args"] = {k: v for k, v in d["args"].items() if k != "members"}
+    learned = {names.POOL: "members", names.ENSEMBLE: "weights"}.get(d["family"])
+    if learned:
+        d["args"] = {k: v for k, v in d["args"].items() if k != learned}
     return model_spec(d["family"], d["args"])
 
 
@@ -66,12 +71,14 @@ __all__ = [
     "AutoETSForecaster",
     "AutoThetaForecaster",
     "Combination",
+    "Ensemble",
     "Forecaster",
     "ModelFailure",
     "Pool",
     "ProphetForecaster",
     "SeasonalNaive",
     "StatsForecaster",
+    "ZeroForecast",
     "build_model",
     "family_of",
     "load_model",

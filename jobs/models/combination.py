@@ -32,13 +32,20 @@ from jobs.models.base import FORECAST_COLUMNS, Forecaster, ModelFailure
 VALUES = ["yhat", "yhat_lower", "yhat_upper"]
 
 
-def combine(forecasts: list[pd.DataFrame], method: str) -> pd.DataFrame:
-    """Period-by-period mean or median of forecasts that share their ``ds`` column."""
+def combine(forecasts: list[pd.DataFrame], method: str, weights: list[float] | None = None) -> pd.DataFrame:
+    """Period-by-period mean, median or weighted mean (``weights``, renormalised over the
+    forecasts given) of forecasts that share their ``ds`` column."""
     if not forecasts:
         raise ModelFailure("combination_failed", "no member forecast")
     stacked = np.stack([f[VALUES].to_numpy(dtype=float) for f in forecasts])
-    reduce = {"mean": np.mean, "median": np.median}[method]
-    out = pd.DataFrame(reduce(stacked, axis=0), columns=VALUES)
+    if method == "weighted":
+        w = np.asarray(weights, dtype=float)
+        if w.sum() <= 0:
+            raise ModelFailure("combination_failed", "no member with a positive weight")
+        reduced = np.tensordot(w / w.sum(), stacked, axes=1)
+    else:
+        reduced = {"mean": np.mean, "median": np.median}[method](stacked, axis=0)
+    out = pd.DataFrame(reduced, columns=VALUES)
     out.insert(0, "ds", forecasts[0]["ds"].to_numpy())
     return out[FORECAST_COLUMNS]
 
@@ -72,17 +79,23 @@ class Combination(Forecaster):
         return {"members": self.members}
 
     def fit(self, history: pd.DataFrame) -> Combination:
-        self.fitted, self.failed = [], {}
-        for spec in self.members:
+        self.fitted = [model for model, _ in self.fit_members(history, [(spec, 1.0) for spec in self.members])]
+        return self
+
+    def fit_members(self, history: pd.DataFrame, weighted: list[tuple[str, float]]) -> list[tuple[Forecaster, float]]:
+        """Fit each member spec (with its weight); a failing member is left out and recorded in
+        ``failed``. Raises :class:`ModelFailure` when every member failed."""
+        fitted, self.failed = [], {}
+        for spec, weight in weighted:
             d = json.loads(spec)
             model = self.families[d["family"]](**d["args"])
             try:
-                self.fitted.append(model.fit(history))
+                fitted.append((model.fit(history), weight))
             except ModelFailure as exc:
                 self.failed[model.name] = exc.reason
-        if not self.fitted:
+        if not fitted:
             raise ModelFailure("combination_failed", f"every member failed: {self.failed}")
-        return self
+        return fitted
 
     def predict(self, future: pd.DataFrame) -> pd.DataFrame:
         return combine([m.predict(future) for m in self.fitted], self.method)
@@ -110,6 +123,14 @@ class MedianCombination(Combination):
     method = "median"
 
 
+class SCUM(Combination):
+    """The median of a fixed set of strong, cheap statistical families (Petropoulos and
+    Svetunkov, 2020: ETS, CES, ARIMA and dynamic optimised Theta)."""
+
+    name = names.SCUM
+    method = "median"
+
+
 class Pool(Combination):
     """The mean of the pooled ``members`` (specs, chosen by :func:`pool_members` from
     ``candidates`` with ``margin``). Unresolved (no members yet) it stands for the strategy."""
@@ -131,3 +152,45 @@ class Pool(Combination):
             raise ModelFailure("pool_unresolved", "the pool has no members: choose them from a backtest first")
         super().fit(history)
         return self
+
+
+class Ensemble(Combination):
+    """The weighted mean of ``members`` (specs) with ``weights``, learned across the segments of a
+    demand class by ensemble selection (:mod:`jobs.evaluation.ensemble`). Members with weight
+    zero are not fitted; a member that fails is left out and the others' weights renormalised.
+    Unresolved (no weights yet) it stands for the strategy."""
+
+    name = names.ENSEMBLE
+    method = "weighted"
+
+    def __init__(self, members: list[str], weights: list[float] | None = None) -> None:
+        self.members = list(members)
+        self.weights = [float(w) for w in (weights or [])]
+        self.fitted, self.failed, self.fitted_weights = [], {}, []
+
+    def init_args(self) -> dict[str, Any]:
+        return {"members": self.members, "weights": self.weights}
+
+    def fit(self, history: pd.DataFrame) -> Ensemble:
+        if len(self.weights) != len(self.members) or sum(self.weights) <= 0:
+            raise ModelFailure("ensemble_unresolved", "the ensemble has no weights: learn them from a backtest first")
+        fitted = self.fit_members(history, [(s, w) for s, w in zip(self.members, self.weights) if w > 0])
+        self.fitted, self.fitted_weights = [m for m, _ in fitted], [w for _, w in fitted]
+        return self
+
+    def predict(self, future: pd.DataFrame) -> pd.DataFrame:
+        return combine([m.predict(future) for m in self.fitted], self.method, self.fitted_weights)
+
+    def to_json(self) -> str:
+        return json.dumps({**self.init_args(), "failed": self.failed,
+                           "fitted": [{"family": m.name, "model": m.to_json(), "weight": w}
+                                      for m, w in zip(self.fitted, self.fitted_weights)]})
+
+    @classmethod
+    def from_json(cls, payload: str) -> Ensemble:
+        d = json.loads(payload)
+        out = cls(d["members"], d["weights"])
+        out.failed = d["failed"]
+        out.fitted = [cls.families[m["family"]].from_json(m["model"]) for m in d["fitted"]]
+        out.fitted_weights = [m["weight"] for m in d["fitted"]]
+        return out

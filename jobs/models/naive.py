@@ -1,4 +1,5 @@
-"""Seasonal naive: each future period repeats the last observed value at the same season phase.
+"""Seasonal naive: each future period repeats the last observed value at the same season phase;
+and the zero forecast of inactive segments.
 
 It is the baseline every other model must beat and the fallback for segments that cannot be
 modelled (too short, all zeros, a failed fit). It never fails on a non-empty calendar.
@@ -13,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from jobs.core.calendar import period_number, season_length
-from jobs.core.names import SEASONAL_NAIVE
+from jobs.core.names import SEASONAL_NAIVE, ZERO
 from jobs.models.base import FORECAST_COLUMNS, Forecaster
 
 
@@ -95,3 +96,28 @@ class SeasonalNaive(Forecaster):
         model = cls(d["frequency"], d["interval_width"])
         model.anchor, model.last_season, model.sigma = d["anchor"], d["last_season"], d["sigma"]
         return model
+
+
+class ZeroForecast(Forecaster):
+    """Zero demand, interval included: what an inactive segment (no demand for a long time) is
+    forecast with under ``features.inactive_policy: zero``. Never fails."""
+
+    name = ZERO
+
+    def init_args(self) -> dict[str, object]:
+        return {}
+
+    def fit(self, history: pd.DataFrame) -> ZeroForecast:
+        return self
+
+    def predict(self, future: pd.DataFrame) -> pd.DataFrame:
+        ds = pd.to_datetime(future["ds"]).reset_index(drop=True)
+        zeros = np.zeros(len(ds))
+        return pd.DataFrame({"ds": ds, "yhat": zeros, "yhat_lower": zeros, "yhat_upper": zeros})
+
+    def to_json(self) -> str:
+        return "{}"
+
+    @classmethod
+    def from_json(cls, payload: str) -> ZeroForecast:
+        return cls()
