@@ -98,3 +98,28 @@ def test_the_pool_is_chosen_only_on_windows_that_ended_before_its_cutoff():
     low = out[out["model"] == "low"].set_index("window")
     assert pool.loc[4, "mae"] == pytest.approx(low.loc[4, "mae"])
     assert pool.loc[4, "seconds"] == pytest.approx(out[(out["window"] == 4) & out["model"].isin(["low", "high"])]["seconds"].sum())
+
+
+def test_a_segment_whose_windows_are_all_skipped_gives_rows_arrow_can_take():
+    import datetime as dt
+
+    import pyarrow as pa
+
+    from jobs.evaluation.candidates import EvaluationSettings
+    from jobs.evaluation.segment import backtest_rows, ensemble_rows
+
+    settings = EvaluationSettings(
+        keys=("item_id",), regressors=(), frequency="daily", horizon=7, windows=2, step=7, interval_width=0.8,
+        cost_under=1.0, cost_over=1.0, metric="mase", tolerance=0.0, rule="ensemble", margin=0.1,
+        specs={"seasonal_naive": SeasonalNaive("daily").spec()}, smooth=("seasonal_naive",), intermittent=(),
+        combinations=("ensemble",), run_date=dt.date(2011, 1, 20), run_id="test")
+    ds = pd.date_range("2011-01-01", periods=20, freq="D")
+    pdf = pd.DataFrame({"item_id": "A", "segment_id": "A", "ds": ds.date, "y": 1.0, "is_closed": False,
+                        "eligible": True, "demand_class": "smooth", "production_spec": None})
+    rows = backtest_rows(pdf, settings)  # 20 days: too short for a window of two weekly seasons
+    assert set(rows["status"]) == {"skipped"} and rows["ds"].isna().all()
+    ensemble = ensemble_rows(rows.assign(demand_class="smooth"), settings, {}, {})
+    for frame in (rows, ensemble):
+        table = pa.Table.from_pandas(frame[["cutoff", "ds"]], schema=pa.schema([("cutoff", pa.date32()),
+                                                                               ("ds", pa.date32())]))
+        assert table.num_rows == len(frame)

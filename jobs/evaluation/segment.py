@@ -75,9 +75,8 @@ def backtest_rows(pdf: pd.DataFrame, settings: EvaluationSettings) -> pd.DataFra
         cost_under=settings.cost_under,
         cost_over=settings.cost_over,
     )
-    out = pd.concat([metrics.assign(kind=METRICS_ROW), forecasts.assign(kind=FORECAST_ROW)], ignore_index=True)
-    for column in ("cutoff", "ds"):
-        out[column] = pd.to_datetime(out[column]).dt.date
+    parts = [metrics.assign(kind=METRICS_ROW)] + ([forecasts.assign(kind=FORECAST_ROW)] if len(forecasts) else [])
+    out = _as_dates(pd.concat(parts, ignore_index=True).reindex(columns=BACKTEST_COLUMNS))
     for k in keys:
         out[k] = pdf[k].iloc[0]
     out["segment_id"] = pdf["segment_id"].iloc[0]
@@ -128,11 +127,19 @@ def ensemble_rows(rows: pd.DataFrame, settings: EvaluationSettings, weights: Map
                     "ds": ds, "actual": actual, "yhat": yhat, "yhat_lower": low, "yhat_upper": high, "scale": scale}
                    for ds, actual, yhat, low, high in zip(first["ds"], first["actual"], combined["yhat"],
                                                           combined["yhat_lower"], combined["yhat_upper"]))
-    frame = pd.DataFrame(out, columns=BACKTEST_COLUMNS)
+    frame = _as_dates(pd.DataFrame(out, columns=BACKTEST_COLUMNS))
     for k in keys:
         frame[k] = rows[k].iloc[0]
     frame["segment_id"] = rows["segment_id"].iloc[0]
     return frame.assign(run_date=settings.run_date, run_id=settings.run_id)[out_columns]
+
+
+def _as_dates(frame: pd.DataFrame) -> pd.DataFrame:
+    """``cutoff`` and ``ds`` as dates, None where a row has none: a column with no date at all
+    (a segment whose windows were all skipped) must not reach Arrow as floats."""
+    for column in ("cutoff", "ds"):
+        frame[column] = [v.date() if pd.notna(v) else None for v in pd.to_datetime(frame[column])]
+    return frame
 
 
 def _finite(value: float | None) -> float | None:
