@@ -155,7 +155,7 @@ def test_evaluation_config_rejects_unknown_rules_and_misplaced_families(tmp_path
     # every bundled config loads: another dataset is another file
     walmart = load_config(DEFAULT_CONFIG.parent / "walmart_weekly.yaml")
     assert walmart.dataset.frequency == "weekly" and walmart.dataset.segment_keys == ("store", "item_id")
-    assert walmart.evaluation.rule == "ensemble" and "ensemble" in walmart.evaluation.candidates
+    assert walmart.evaluation.rule == "portfolio" and "ensemble" in walmart.evaluation.candidates
     pbs = load_config(DEFAULT_CONFIG.parent / "pbs_monthly.yaml")
     assert pbs.dataset.frequency == "monthly" and pbs.dataset.missing_periods == "not_reported"
     with pytest.raises(ConfigError, match="rule ensemble needs ensemble among"):
