@@ -131,9 +131,9 @@ def read_header(spark: SparkSession, file: str, options: dict[str, str]) -> list
 
 def csv_options(dataset: DatasetConfig) -> dict[str, str]:
     return {
-        "sep": dataset.csv.get("delimiter", ","),
-        "quote": dataset.csv.get("quote", '"'),
-        "escape": dataset.csv.get("escape", '"'),
+        "sep": dataset.csv.delimiter,
+        "quote": dataset.csv.quote,
+        "escape": dataset.csv.escape,
     }
 
 

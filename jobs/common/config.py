@@ -4,6 +4,11 @@ One YAML file holds everything static: the lake root, table names, Spark setting
 dataset section that maps source columns to roles. ``--config PATH`` or ``LAKECAST_CONFIG``
 picks the file; ``LAKECAST_LAKE`` overrides the lake root. Relative paths in the file are
 resolved against the file's own folder, so the same file works from any working directory.
+
+Every section is a strict pydantic model: an unknown key, a wrong type (``horizon: "28"``), a
+value out of range, or a YAML 1.1 trap (``holidays_country: NO`` read as the boolean false) is
+refused when the file is loaded, with one :class:`ConfigError` that lists each bad key, its value
+and the fix. Nothing is coerced silently.
 """
 
 from __future__ import annotations
@@ -12,9 +17,10 @@ import datetime as dt
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from jobs.common.jars import PROJECT_DIR
 from jobs.core import names
@@ -26,10 +32,19 @@ REQUIRED_ROLES = ("timestamp", "quantity")
 OPTIONAL_ROLES = ("order_id", "item_id", "description", "unit_price", "customer_id")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
+# A YAML list of strings: a list is accepted for a tuple, each item must be a real string.
+Names = Annotated[tuple[str, ...], Field(strict=False)]
+
 
 def is_uri(path: str) -> bool:
     """True for ``scheme://...`` locations (object stores, HDFS), False for local paths."""
     return "://" in path
+
+
+class Section(BaseModel):
+    """A config section: frozen, unknown keys refused, no silent type coercion."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
 
 @dataclass(frozen=True)
@@ -44,25 +59,73 @@ class TableRef:
         return self.name.split(".")[0]
 
 
-@dataclass(frozen=True)
-class DatasetConfig:
+class CsvOptions(Section):
+    """How a CSV drop is split into columns."""
+
+    delimiter: str = Field(",", min_length=1)
+    quote: str = Field('"', min_length=1)
+    escape: str = Field('"', min_length=1)
+
+
+class Classify(Section):
+    """How lines are typed in ``bronze.sales.line_type``."""
+
+    cancellation_prefix: str | None = None  # order ids starting with this are cancellations
+    non_product_pattern: str | None = None  # item ids matching this regex are not products
+
+
+class DatasetConfig(Section):
     """How to read one source dataset and what its columns mean."""
 
-    name: str
+    name: str = "dataset"
     source: str
-    format: str
-    csv: dict[str, str]
+    format: Literal["csv", "parquet"] = "csv"
+    csv: CsvOptions = CsvOptions()
     columns: dict[str, str]
-    attributes: dict[str, str]
-    regressors: dict[str, str]
-    timestamp_format: str
-    segment_keys: tuple[str, ...]
-    frequency: str
-    horizon: int
-    holidays_country: str | None
-    cancellation_prefix: str | None
-    non_product_pattern: str | None
-    missing_periods: str = "no_demand"
+    attributes: dict[str, str] = {}
+    regressors: dict[str, str] = {}
+    timestamp_format: str = Field(min_length=1)
+    segment_keys: Names = Field(min_length=1)
+    frequency: Literal[tuple(FREQUENCIES)] = "daily"  # type: ignore[valid-type]
+    horizon: int = Field(28, ge=1)
+    holidays_country: str | None = None
+    classify: Classify = Classify()
+    # no_demand: a period without rows sold nothing; not_reported: it has no value
+    missing_periods: Literal[names.MISSING_PERIODS] = "no_demand"  # type: ignore[valid-type]
+
+    @field_validator("source")
+    @classmethod
+    def _resolve_source(cls, value: str, info: ValidationInfo) -> str:
+        base = (info.context or {}).get("base")
+        return _resolve(base, value) if base is not None else value
+
+    @field_validator("columns")
+    @classmethod
+    def _roles(cls, columns: dict[str, str]) -> dict[str, str]:
+        missing = [r for r in REQUIRED_ROLES if r not in columns]
+        if missing:
+            raise ValueError(f"must map the roles {missing} to source columns")
+        unknown = sorted(set(columns) - set(REQUIRED_ROLES) - set(OPTIONAL_ROLES))
+        if unknown:
+            raise ValueError(f"has unknown roles {unknown}; roles are {list(REQUIRED_ROLES + OPTIONAL_ROLES)} "
+                             "(put other columns under dataset.attributes or dataset.regressors)")
+        return columns
+
+    @model_validator(mode="after")
+    def _keys(self) -> DatasetConfig:
+        allowed = ({"item_id"} if "item_id" in self.columns else set()) | set(self.attributes)
+        if not set(self.segment_keys) <= allowed:
+            raise ValueError(f"segment_keys {list(self.segment_keys)} must be drawn from {sorted(allowed)} "
+                             "(item_id or an attribute)")
+        return self
+
+    @property
+    def cancellation_prefix(self) -> str | None:
+        return self.classify.cancellation_prefix
+
+    @property
+    def non_product_pattern(self) -> str | None:
+        return self.classify.non_product_pattern
 
     def has_role(self, role: str) -> bool:
         return role in self.columns
@@ -76,65 +139,136 @@ class DatasetConfig:
         return last_complete_period(run_date, self.frequency)
 
 
-@dataclass(frozen=True)
-class FeaturesConfig:
+class FeaturesConfig(Section):
     """What counts as demand and which segments are worth a model."""
 
-    demand_line_types: tuple[str, ...] = ("sale", "cancellation")
+    demand_line_types: Names = ("sale", "cancellation")
     clip_negative: bool = True
-    min_history_periods: int = 56
-    min_nonzero_periods: int = 8
-    min_nonzero_share: float = 0.05
+    min_history_periods: int = Field(56, ge=1)
+    min_nonzero_periods: int = Field(8, ge=0)
+    min_nonzero_share: float = Field(0.05, ge=0, le=1)
     # periods without demand after which a segment is inactive (None: a year of periods)
-    inactive_periods: int | None = None
-    inactive_policy: str = "zero"
+    inactive_periods: int | None = Field(None, ge=1)
+    inactive_policy: Literal[names.INACTIVE_POLICIES] = "zero"  # type: ignore[valid-type]
 
     def inactive_after(self, frequency: str) -> int:
         """Periods without demand that make a segment inactive."""
         return self.inactive_periods or FREQUENCIES[frequency].periods_per_year
 
 
-@dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(Section):
     """Model settings: interval width, non-negativity and Prophet's own arguments."""
 
-    interval_width: float = 0.8
+    interval_width: float = Field(0.8, gt=0, lt=1)
     non_negative: bool = True
-    prophet: dict[str, Any] = field(default_factory=dict)
+    prophet: dict[str, Any] = {}
 
 
-@dataclass(frozen=True)
-class ScheduleConfig:
+class ScheduleConfig(Section):
     """Retraining cadence: daily, weekly (on a weekday) or monthly (on a day of the month)."""
 
-    retrain: str = "weekly"
-    retrain_weekday: str = "monday"
-    retrain_day_of_month: int = 1
+    retrain: Literal["daily", "weekly", "monthly"] = "weekly"
+    retrain_weekday: Literal[WEEKDAYS] = "monday"  # type: ignore[valid-type]
+    retrain_day_of_month: int = Field(1, ge=1, le=28)
 
 
-@dataclass(frozen=True)
-class EvaluationConfig:
+class EvaluationConfig(Section):
     """Backtests, model choice and the promotion gate.
 
     ``step`` of None means the horizon (windows end one horizon apart). Costs are per unit of
     under- and over-forecast, for the cost-weighted error. ``rule`` is how a segment's model is
-    chosen: ``per_segment`` (its own backtest champion) or ``portfolio`` (the best strategy over
+    chosen: ``per_segment`` (its own backtest champion), ``portfolio`` (the best strategy over
     all segments of its demand class, unless its own champion beats that by ``margin`` in every
-    window).
+    window) or ``ensemble`` (the ensemble of its demand class).
     """
 
-    candidates: tuple[str, ...] = (names.SEASONAL_NAIVE, names.THETA, names.ETS, names.PROPHET,
-                                   names.COMBO_MEAN, names.COMBO_MEDIAN, names.POOL)
-    intermittent_candidates: tuple[str, ...] = names.INTERMITTENT_FAMILIES
-    intermittent_zero_share: float = 0.5
-    rule: str = "portfolio"
-    margin: float = 0.1
-    windows: int = 4
-    step: int | None = None
-    metric: str = "mase"
-    promotion_tolerance: float = 0.0
-    cost_under: float = 1.0
-    cost_over: float = 1.0
+    candidates: Names = (names.SEASONAL_NAIVE, names.THETA, names.ETS, names.PROPHET,
+                         names.COMBO_MEAN, names.COMBO_MEDIAN, names.POOL)
+    intermittent_candidates: Names = names.INTERMITTENT_FAMILIES
+    intermittent_zero_share: float = Field(0.5, gt=0, le=1)
+    rule: Literal[names.RULES] = "portfolio"  # type: ignore[valid-type]
+    margin: float = Field(0.1, ge=0)
+    windows: int = Field(4, ge=1)
+    step: int | None = Field(None, ge=1)
+    metric: Literal[names.CHOICE_METRICS] = "mase"  # type: ignore[valid-type]
+    promotion_tolerance: float = Field(0.0, ge=0)
+    cost_under: float = Field(1.0, ge=0)
+    cost_over: float = Field(1.0, ge=0)
+
+    @field_validator("candidates")
+    @classmethod
+    def _candidates(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [c for c in value if c not in names.FAMILIES]
+        if unknown or names.BASELINE not in value:
+            raise ValueError(f"must be drawn from {list(names.FAMILIES)} and include {names.BASELINE} "
+                             "(the baseline every model is measured against)")
+        return value
+
+    @field_validator("intermittent_candidates")
+    @classmethod
+    def _intermittent(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not set(value) <= set(names.INTERMITTENT_FAMILIES):
+            raise ValueError(f"must be drawn from {list(names.INTERMITTENT_FAMILIES)}")
+        return value
+
+    @model_validator(mode="after")
+    def _rule_needs_candidate(self) -> EvaluationConfig:
+        if self.rule == names.ENSEMBLE and names.ENSEMBLE not in self.candidates:
+            raise ValueError("rule ensemble needs ensemble among evaluation.candidates")
+        return self
+
+
+class LakeSection(Section):
+    root: str = Field(min_length=1)
+    # embedded Derby metastore folder (default <root>/_metastore for a local lake)
+    metastore_dir: str | None = None
+
+
+class SparkSection(Section):
+    master: str = "local[2]"
+    conf: dict[str, str | int | float | bool] = {}
+
+
+class PrivacySection(Section):
+    # environment variable holding the HMAC key for customer ids
+    hash_key_env: str = Field("LAKECAST_HASH_KEY", min_length=1)
+    # demo only: without the variable, hash with a public key and warn
+    allow_demo_key: bool = False
+    # hours of old table files kept after an erasure (0: removed at once; no time travel before it)
+    erasure_retention_hours: int = Field(0, ge=0)
+
+
+class MaintenanceSection(Section):
+    # hours of old table files VACUUM keeps for time travel and for readers still on old versions
+    vacuum_retention_hours: int = Field(168, ge=0)
+    # OPTIMIZE ... ZORDER BY the segment keys for tables read by segment
+    zorder: bool = True
+
+
+class ConfigFile(Section):
+    """The file as written: every section, every key known."""
+
+    lake: LakeSection
+    spark: SparkSection = SparkSection()
+    tables: dict[str, str] = {}
+    dataset: DatasetConfig
+    features: FeaturesConfig = FeaturesConfig()
+    model: ModelConfig = ModelConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
+    privacy: PrivacySection = PrivacySection()
+    maintenance: MaintenanceSection = MaintenanceSection()
+
+    @field_validator("tables")
+    @classmethod
+    def _tables(cls, tables: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(tables) - set(names.TABLES))
+        if unknown:
+            raise ValueError(f"has unknown tables {unknown}; known: {sorted(names.TABLES)}")
+        bad = {k: v for k, v in tables.items() if v.count(".") != 1 or v.split(".")[0] not in names.LAYERS}
+        if bad:
+            raise ValueError(f"{bad} must be '<layer>.<table>' with layer in {names.LAYERS}")
+        return tables
 
 
 @dataclass(frozen=True)
@@ -152,9 +286,17 @@ class Config:
     model: ModelConfig
     schedule: ScheduleConfig
     evaluation: EvaluationConfig
-    hash_key_env: str
-    allow_demo_key: bool
+    privacy: PrivacySection = PrivacySection()
+    maintenance: MaintenanceSection = MaintenanceSection()
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
+
+    @property
+    def hash_key_env(self) -> str:
+        return self.privacy.hash_key_env
+
+    @property
+    def allow_demo_key(self) -> bool:
+        return self.privacy.allow_demo_key
 
     def table(self, logical: str) -> TableRef:
         """The table for a logical name such as ``"sales"``, at ``<lake_root>/<layer>/<table>``."""
@@ -178,142 +320,44 @@ def _resolve(base: Path, value: str) -> str:
     return str((base / os.path.expanduser(value)).resolve())
 
 
-def _require(section: dict[str, Any], key: str, where: str) -> Any:
-    if key not in section or section[key] in (None, ""):
-        raise ConfigError(f"config {where}.{key} is required")
-    return section[key]
+def _known_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The keys a section accepts, found by walking the models along an error's location."""
+    for part in loc:
+        info = model.model_fields.get(str(part))
+        annotation = getattr(info, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return sorted(model.model_fields)
 
 
-def _parse_dataset(d: dict[str, Any], base: Path) -> DatasetConfig:
-    columns = {k: str(v) for k, v in (_require(d, "columns", "dataset") or {}).items()}
-    for role in REQUIRED_ROLES:
-        if role not in columns:
-            raise ConfigError(
-                f"config dataset.columns must map the role {role!r} to a source column"
-            )
-    unknown = set(columns) - set(REQUIRED_ROLES) - set(OPTIONAL_ROLES)
-    if unknown:
-        raise ConfigError(
-            f"config dataset.columns has unknown roles {sorted(unknown)}; "
-            f"roles are {list(REQUIRED_ROLES + OPTIONAL_ROLES)} "
-            "(put other columns under dataset.attributes or dataset.regressors)"
-        )
-    attributes = {k: str(v) for k, v in (d.get("attributes") or {}).items()}
-    regressors = {k: str(v) for k, v in (d.get("regressors") or {}).items()}
-    keys = tuple(d.get("segment_keys") or [])
-    allowed_keys = ({"item_id"} if "item_id" in columns else set()) | set(attributes)
-    if not keys or not set(keys) <= allowed_keys:
-        raise ConfigError(
-            f"config dataset.segment_keys {list(keys)} must be a non-empty list drawn from "
-            f"{sorted(allowed_keys)} (item_id or an attribute)"
-        )
-    frequency = str(d.get("frequency", "daily"))
-    if frequency not in FREQUENCIES:
-        raise ConfigError(f"config dataset.frequency must be one of {tuple(FREQUENCIES)}, got {frequency!r}")
-    horizon = int(d.get("horizon", 28))
-    if horizon < 1:
-        raise ConfigError(f"config dataset.horizon must be a positive integer, got {horizon}")
-    fmt = str(d.get("format", "csv")).lower()
-    if fmt not in ("csv", "parquet"):
-        raise ConfigError(f"config dataset.format must be csv or parquet, got {fmt!r}")
-    classify = d.get("classify") or {}
-    missing = str(d.get("missing_periods", "no_demand"))
-    if missing not in names.MISSING_PERIODS:
-        raise ConfigError(f"config dataset.missing_periods must be one of {names.MISSING_PERIODS}, got {missing!r} "
-                          "(no_demand: a period without rows sold nothing; not_reported: it has no value)")
-    source = str(_require(d, "source", "dataset"))
-    return DatasetConfig(
-        name=str(d.get("name", "dataset")),
-        source=_resolve(base, source),
-        format=fmt,
-        csv={k: str(v) for k, v in (d.get("csv") or {}).items()},
-        columns=columns,
-        attributes=attributes,
-        regressors=regressors,
-        timestamp_format=str(_require(d, "timestamp_format", "dataset")),
-        segment_keys=keys,
-        frequency=frequency,
-        horizon=horizon,
-        holidays_country=d.get("holidays_country"),
-        cancellation_prefix=classify.get("cancellation_prefix"),
-        non_product_pattern=classify.get("non_product_pattern"),
-        missing_periods=missing,
-    )
+def _fix(error: dict[str, Any], where: str) -> str:
+    """What to do about one validation error, in words."""
+    kind, value = error["type"], error.get("input")
+    if kind == "extra_forbidden":
+        known = _known_keys(ConfigFile, error["loc"][:-1])
+        return f"unknown key: remove it or fix its spelling (known here: {', '.join(known)})"
+    if kind == "missing":
+        return "required: add it"
+    if kind == "string_type" and isinstance(value, bool):
+        return (f"YAML 1.1 reads an unquoted {str(value).lower()}/yes/no/on/off as a boolean: "
+                f"quote the value, e.g. {where.rsplit('.', 1)[-1]}: 'NO'")
+    if kind == "string_type" and isinstance(value, (int, float)):
+        return f"{error['msg']}: quote the value, e.g. '{value}'"
+    if kind in ("int_type", "float_type", "bool_type") and isinstance(value, str):
+        return f"{error['msg']}: write it without quotes"
+    return error["msg"].removeprefix("Value error, ")
 
 
-def _parse_features(d: dict[str, Any]) -> FeaturesConfig:
-    known = set(FeaturesConfig.__dataclass_fields__)
-    if set(d) - known:
-        raise ConfigError(f"config features has unknown keys {sorted(set(d) - known)}; known: {sorted(known)}")
-    if "demand_line_types" in d:
-        d = {**d, "demand_line_types": tuple(d["demand_line_types"])}
-    f = FeaturesConfig(**d)
-    if f.inactive_periods is not None and (not isinstance(f.inactive_periods, int) or f.inactive_periods < 1):
-        raise ConfigError(f"config features.inactive_periods must be a positive integer or null (a year), "
-                          f"got {f.inactive_periods!r}")
-    if f.inactive_policy not in names.INACTIVE_POLICIES:
-        raise ConfigError(f"config features.inactive_policy must be one of {names.INACTIVE_POLICIES}, "
-                          f"got {f.inactive_policy!r}")
-    return f
-
-
-def _parse_model(d: dict[str, Any]) -> ModelConfig:
-    known = set(ModelConfig.__dataclass_fields__)
-    if set(d) - known:
-        raise ConfigError(f"config model has unknown keys {sorted(set(d) - known)}; known: {sorted(known)}")
-    width = float(d.get("interval_width", 0.8))
-    if not 0 < width < 1:
-        raise ConfigError(f"config model.interval_width must be between 0 and 1, got {width}")
-    return ModelConfig(
-        interval_width=width,
-        non_negative=bool(d.get("non_negative", True)),
-        prophet=dict(d.get("prophet") or {}),
-    )
-
-
-def _parse_schedule(d: dict[str, Any]) -> ScheduleConfig:
-    s = ScheduleConfig(
-        retrain=str(d.get("retrain", "weekly")),
-        retrain_weekday=str(d.get("retrain_weekday", "monday")).lower(),
-        retrain_day_of_month=int(d.get("retrain_day_of_month", 1)),
-    )
-    if s.retrain not in ("daily", "weekly", "monthly"):
-        raise ConfigError(f"config schedule.retrain must be daily, weekly or monthly, got {s.retrain!r}")
-    if s.retrain_weekday not in WEEKDAYS:
-        raise ConfigError(f"config schedule.retrain_weekday must be one of {WEEKDAYS}, got {s.retrain_weekday!r}")
-    if not 1 <= s.retrain_day_of_month <= 28:
-        raise ConfigError("config schedule.retrain_day_of_month must be between 1 and 28")
-    return s
-
-
-def _parse_evaluation(d: dict[str, Any], horizon: int) -> EvaluationConfig:
-    known = set(EvaluationConfig.__dataclass_fields__)
-    if set(d) - known:
-        raise ConfigError(f"config evaluation has unknown keys {sorted(set(d) - known)}; known: {sorted(known)}")
-    lists = {k: tuple(d[k] if d.get(k) is not None else getattr(EvaluationConfig, k))
-             for k in ("candidates", "intermittent_candidates")}
-    e = EvaluationConfig(**{**d, **lists})
-    if not set(e.intermittent_candidates) <= set(names.INTERMITTENT_FAMILIES):
-        raise ConfigError("config evaluation.intermittent_candidates must be drawn from "
-                          f"{list(names.INTERMITTENT_FAMILIES)}, got {list(e.intermittent_candidates)}")
-    if e.rule not in names.RULES or e.margin < 0 or not 0 < e.intermittent_zero_share <= 1:
-        raise ConfigError(f"config evaluation.rule must be one of {names.RULES} (got {e.rule!r}), margin >= 0 "
-                          "and intermittent_zero_share in (0, 1]")
-    unknown = [c for c in e.candidates if c not in names.FAMILIES]
-    if unknown or names.BASELINE not in e.candidates:
-        raise ConfigError(
-            f"config evaluation.candidates {list(e.candidates)} must be drawn from {list(names.FAMILIES)} "
-            f"and include {names.BASELINE} (the baseline every model is measured against)"
-        )
-    if e.rule == names.ENSEMBLE and names.ENSEMBLE not in e.candidates:
-        raise ConfigError("config evaluation.rule ensemble needs ensemble among evaluation.candidates")
-    if e.windows < 1 or (e.step is not None and e.step < 1):
-        raise ConfigError("config evaluation.windows and evaluation.step must be positive integers")
-    if e.metric not in names.CHOICE_METRICS:
-        raise ConfigError(f"config evaluation.metric must be one of {names.CHOICE_METRICS}, got {e.metric!r}")
-    if e.promotion_tolerance < 0 or e.cost_under < 0 or e.cost_over < 0:
-        raise ConfigError("config evaluation.promotion_tolerance and the costs cannot be negative")
-    return e if e.step is not None else EvaluationConfig(**{**e.__dict__, "step": horizon})
+def _config_error(path: Path, exc: ValidationError) -> ConfigError:
+    """One error naming every bad key, its value and the fix."""
+    lines = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"])
+        value = "" if error["type"] == "missing" else f" = {error.get('input')!r}"
+        lines.append(f"  {where}{value}: {_fix(error, where)}")
+    return ConfigError(f"config {path} is invalid ({len(lines)} problem{'s' * (len(lines) > 1)}):\n"
+                       + "\n".join(lines))
 
 
 def _env_spark_conf() -> dict[str, str]:
@@ -327,50 +371,58 @@ def _env_spark_conf() -> dict[str, str]:
     return out
 
 
+def _conf_value(value: str | int | float | bool) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     """Read the config file (argument, else ``LAKECAST_CONFIG``, else the bundled default).
 
     Raises:
-        ConfigError: when the file is missing or a setting is invalid; the message says which.
+        ConfigError: when the file is missing, not YAML, or any setting is invalid; the message
+            lists every bad key with its value and the fix.
     """
     path = Path(path or os.environ.get("LAKECAST_CONFIG") or DEFAULT_CONFIG).resolve()
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist; pass --config PATH or set LAKECAST_CONFIG")
-    with path.open() as f:
-        raw = yaml.safe_load(f) or {}
+    try:
+        with path.open() as f:
+            raw = yaml.safe_load(f) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config {path} is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config {path} must be a mapping of sections (lake, dataset, ...), got {type(raw).__name__}")
     base = path.parent
-    lake = raw.get("lake") or {}
-    lake_root = _resolve(base, os.environ.get("LAKECAST_LAKE") or _require(lake, "root", "lake"))
-    metastore = os.environ.get("LAKECAST_METASTORE") or lake.get("metastore_dir")
+    if os.environ.get("LAKECAST_LAKE") and isinstance(raw.get("lake"), dict):
+        raw = {**raw, "lake": {**raw["lake"], "root": os.environ["LAKECAST_LAKE"]}}
+    try:
+        file = ConfigFile.model_validate(raw, context={"base": base})
+    except ValidationError as exc:
+        raise _config_error(path, exc) from None
+    lake_root = _resolve(base, file.lake.root)
+    metastore = os.environ.get("LAKECAST_METASTORE") or file.lake.metastore_dir
     if metastore:
         metastore = _resolve(base, metastore)
     elif not is_uri(lake_root):
         metastore = f"{lake_root}/_metastore"
-    spark = raw.get("spark") or {}
-    spark_conf = {k: str(v) for k, v in (spark.get("conf") or {}).items()}
+    spark_conf = {k: _conf_value(v) for k, v in file.spark.conf.items()}
     spark_conf.update(_env_spark_conf())
-    tables = dict(names.TABLES)
-    tables.update(raw.get("tables") or {})
-    for logical, name in tables.items():
-        if name.count(".") != 1 or name.split(".")[0] not in names.LAYERS:
-            raise ConfigError(
-                f"config tables.{logical} = {name!r} must be '<layer>.<table>' with layer in {names.LAYERS}"
-            )
-    privacy = raw.get("privacy") or {}
-    dataset = _parse_dataset(raw.get("dataset") or {}, base)
+    evaluation = file.evaluation
+    if evaluation.step is None:
+        evaluation = evaluation.model_copy(update={"step": file.dataset.horizon})
     return Config(
         path=path,
         lake_root=lake_root,
         metastore_dir=metastore,
-        spark_master=os.environ.get("LAKECAST_SPARK_MASTER") or str(spark.get("master", "local[2]")),
+        spark_master=os.environ.get("LAKECAST_SPARK_MASTER") or file.spark.master,
         spark_conf=spark_conf,
-        tables=tables,
-        dataset=dataset,
-        features=_parse_features(raw.get("features") or {}),
-        model=_parse_model(raw.get("model") or {}),
-        schedule=_parse_schedule(raw.get("schedule") or {}),
-        evaluation=_parse_evaluation(raw.get("evaluation") or {}, dataset.horizon),
-        hash_key_env=str(privacy.get("hash_key_env", "LAKECAST_HASH_KEY")),
-        allow_demo_key=bool(privacy.get("allow_demo_key", False)),
+        tables={**names.TABLES, **file.tables},
+        dataset=file.dataset,
+        features=file.features,
+        model=file.model,
+        schedule=file.schedule,
+        evaluation=evaluation,
+        privacy=file.privacy,
+        maintenance=file.maintenance,
         raw=raw,
     )

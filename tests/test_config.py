@@ -1,0 +1,103 @@
+"""The config loader refuses every bad setting at load time, with the key, the value and the fix."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from jobs.common.config import DEFAULT_CONFIG, load_config
+from jobs.core.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "lakecast.yaml"
+    path.write_text(text)
+    return path
+
+
+def demo_text(**replacements: str) -> str:
+    """The bundled config's text with some lines replaced (old line -> new line)."""
+    text = DEFAULT_CONFIG.read_text().replace("root: ../lake", "root: lake")
+    text = text.replace("source: ../data/", f"source: {ROOT / 'data'}/")
+    for old, new in replacements.items():
+        assert old in text, old
+        text = text.replace(old, new)
+    return text
+
+
+def error_of(path: Path) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    return str(info.value)
+
+
+def test_bundled_configs_load():
+    for name in ("lakecast.yaml", "walmart_weekly.yaml", "pbs_monthly.yaml"):
+        cfg = load_config(ROOT / "conf" / name)
+        assert cfg.evaluation.step >= 1 and cfg.dataset.segment_keys
+
+
+def test_yaml_boolean_trap_names_the_key_and_the_fix(tmp_path):
+    message = error_of(write(tmp_path, demo_text(**{"holidays_country: GB": "holidays_country: NO"})))
+    assert "dataset.holidays_country = False" in message
+    assert "quote the value" in message
+    quoted = load_config(write(tmp_path, demo_text(**{"holidays_country: GB": "holidays_country: 'NO'"})))
+    assert quoted.dataset.holidays_country == "NO"
+
+
+def test_every_problem_is_listed_in_one_error(tmp_path):
+    text = demo_text(**{
+        "horizon: 28 ": 'horizon: "28" ',
+        "min_nonzero_share: 0.05": "min_nonzero_share: 0.05\n  min_nonzero_perods: 3",
+        "interval_width: 0.8": "interval_width: 1.5",
+        "rule: portfolio": "rule: portfolo",
+        "retrain_day_of_month: 1": "retrain_day_of_month: 31",
+    })
+    message = error_of(write(tmp_path, text))
+    assert "(5 problems)" in message
+    assert "dataset.horizon = '28'" in message and "without quotes" in message
+    assert "features.min_nonzero_perods = 3: unknown key" in message and "min_nonzero_periods" in message
+    assert "model.interval_width = 1.5: Input should be less than 1" in message
+    assert "evaluation.rule = 'portfolo'" in message and "'portfolio'" in message
+    assert "schedule.retrain_day_of_month = 31" in message
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("segment_keys: [item_id]", "segment_keys: [store]", "segment_keys ['store'] must be drawn from"),
+        ("candidates: [seasonal_naive, ", "candidates: [", "include seasonal_naive"),
+        ("  sales: bronze.sales", "  sales: bronze.sales\n  sails: bronze.sails", "unknown tables ['sails']"),
+        ("lake:\n", "laek:\n  root: x\nlake:\n", "laek = "),
+        ("    quantity: Quantity\n", "    quantity: Quantity\n    price: Price\n", "unknown roles ['price']"),
+        ("  timestamp_format: M/d/yyyy H:mm", "  timestamp_format: 1", "quote the value"),
+        ("  allow_demo_key: true", "  allow_demo_key: 'yes'", "write it without quotes"),
+        ("  windows: 4", "  windows: 0", "evaluation.windows = 0: Input should be greater than or equal to 1"),
+    ],
+)
+def test_bad_settings_are_refused(tmp_path, old, new, expected):
+    assert expected in error_of(write(tmp_path, demo_text(**{old: new})))
+
+
+def test_missing_section_and_broken_yaml(tmp_path):
+    raw = yaml.safe_load(demo_text())
+    del raw["dataset"]
+    assert "dataset: required" in error_of(write(tmp_path, yaml.safe_dump(raw)))
+    assert "not valid YAML" in error_of(write(tmp_path, "lake: [unclosed\n"))
+
+
+def test_a_job_exits_2_on_a_bad_config_without_touching_the_lake(tmp_path):
+    path = write(tmp_path, demo_text(**{"frequency: daily": "frequency: hourly"}))
+    result = subprocess.run(
+        [sys.executable, "-m", "jobs.ingest", "--run-date", "2011-12-09", "--config", str(path)],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "dataset.frequency = 'hourly'" in result.stderr
+    assert not (tmp_path / "lake").exists()
