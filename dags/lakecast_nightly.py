@@ -1,5 +1,5 @@
-"""Nightly lakecast: ingest -> features -> (evaluate -> train on retrain days) -> score -> accuracy,
-one spark-submit each.
+"""Nightly lakecast: ingest -> features -> (evaluate -> train on retrain days) -> score -> accuracy
+(-> maintain once a week), one spark-submit each.
 
 The run date is the start of the DAG run's data interval (the day whose sales are complete when
 the run starts), never ``now()``. Master and deploy mode come from the ``spark_default``
@@ -84,6 +84,17 @@ with DAG(
         print(f"training: {'yes' if train else 'no'} ({why})")
         return "evaluate" if train else "keep_models"
 
+    @task.short_circuit(task_id="maintenance_due")
+    def maintenance_due(data_interval_start=None) -> bool:
+        """OPTIMIZE and VACUUM the lake once a week (maintenance.weekday), after the night's work."""
+        from jobs.common.cadence import maintenance_due as due
+        from jobs.common.config import load_config
+
+        cfg = load_config()
+        print(f"maintenance: {'yes' if due(cfg, data_interval_start.date()) else 'no'} "
+              f"(weekly on {cfg.maintenance.weekday})")
+        return due(cfg, data_interval_start.date())
+
     ingest = spark_job("ingest")
     features = spark_job("features")
     evaluate = spark_job("evaluate")
@@ -94,4 +105,4 @@ with DAG(
 
     ingest >> features >> choose_training() >> [evaluate, keep_models]
     evaluate >> train
-    [train, keep_models] >> score >> accuracy
+    [train, keep_models] >> score >> accuracy >> maintenance_due() >> spark_job("maintain")

@@ -7,6 +7,8 @@
     lakecast backfill --start D1 --end D2 [--force]    the chain date by date, resumable
     lakecast summary --run-date D                      what the run date produced
     lakecast report --run-date D [--out FILE]          one self-contained HTML run report
+    lakecast forget --customer-id ID [--from FILE]     erase customers, then rebuild silver.demand
+    lakecast maintain                                  OPTIMIZE and VACUUM every table (weekly)
     lakecast dictionary [--check]                      regenerate docs/data_dictionary.md
     lakecast sql-server [--port 10000]                 Thrift JDBC/ODBC endpoint over the lake
 """
@@ -28,7 +30,7 @@ JOBS = {"ingest": ingest, "features": features, "evaluate": evaluate, "train": t
         "accuracy": accuracy}
 # Run only on retraining days (the cadence in config), like the DAG's training branch.
 TRAINING_JOBS = ("evaluate", "train")
-COMMANDS = [*JOBS, "run", "backfill", "summary", "report", "dictionary", "sql-server"]
+COMMANDS = [*JOBS, "run", "backfill", "summary", "report", "forget", "maintain", "dictionary", "sql-server"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,6 +45,12 @@ def main(argv: list[str] | None = None) -> int:
     command, rest = argv[0], argv[1:]
     if command in JOBS:
         return JOBS[command].main(rest)
+    if command == "maintain":
+        from jobs import maintain
+
+        return maintain.main(rest)
+    if command == "forget":
+        return forget_command(rest)
     if command == "dictionary":
         from jobs.common import dictionary
 
@@ -90,6 +98,23 @@ def run_chain(run_date: dt.date, args: argparse.Namespace) -> int:
                   file=sys.stderr)
             return code
     return 0
+
+
+def forget_command(argv: list[str]) -> int:
+    """The forget job, then silver.demand rebuilt without the erased lines (features job)."""
+    from jobs import forget
+    from jobs.common.reader import demand_built_as_of
+
+    code = forget.main(argv)
+    if code != 0:
+        return code
+    config = forget.build_parser().parse_args(argv).config
+    as_of = demand_built_as_of(load_config(config))
+    if as_of is None:
+        print("forget: no silver.demand yet, nothing derived to rebuild")
+        return 0
+    print(f"forget: rebuilding silver.demand as of {as_of} from what remains", flush=True)
+    return features.main(["--run-date", as_of.isoformat()] + (["--config", config] if config else []))
 
 
 def run_command(argv: list[str]) -> int:

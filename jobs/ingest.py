@@ -30,15 +30,16 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
 from jobs.common.config import Config, ConfigError, DatasetConfig, TableRef, is_uri
-from jobs.common.lake import ensure_table, merge_new_rows
+from jobs.common.contracts import contract_for
+from jobs.common.lake import ensure_table, merge_new_rows, sql_string
+from jobs.common.privacy import hash_column, resolve_hash_key
 from jobs.common.runlog import JobMetrics
 from jobs.common.runs import job_parser, run_job
 from jobs.core.errors import LakecastError
-from schemas.bronze import QUARANTINE
+from schemas.bronze import HASH_PROPERTY, HASH_SCHEME, QUARANTINE
 
 log = logging.getLogger(__name__)
 
-DEMO_HASH_KEY = "lakecast-demo-key-not-secret"
 CORRUPT = "_corrupt_record"
 
 
@@ -261,8 +262,8 @@ def validate(raw: DataFrame, dataset: DatasetConfig, hash_key: str | None) -> Da
 
     customer = role.get("customer_id")
     customer_hash = (
-        F.sha2(F.concat(F.lit(hash_key or ""), F.lit("|"), customer), 256)
-        if customer is not None
+        hash_column(customer, hash_key)
+        if customer is not None and hash_key is not None
         else F.lit(None).cast("string")
     )
     typed = {
@@ -329,26 +330,6 @@ def classify(dataset: DatasetConfig) -> Column:
     return rule.otherwise("sale")
 
 
-def resolve_hash_key(cfg: Config) -> str | None:
-    """The key for hashing customer ids: from the environment; the demo key only if allowed."""
-    if "customer_id" not in cfg.dataset.columns:
-        return None
-    key = os.environ.get(cfg.hash_key_env)
-    if key:
-        return key
-    if cfg.allow_demo_key:
-        log.warning(
-            "%s is not set: hashing customer ids with the public demo key. "
-            "Set it (and privacy.allow_demo_key: false) for real data.",
-            cfg.hash_key_env,
-        )
-        return DEMO_HASH_KEY
-    raise ConfigError(
-        f"the customer id is personal data and is hashed with a secret key, but "
-        f"{cfg.hash_key_env} is not set; export {cfg.hash_key_env}=<secret> (keep it out of git)"
-    )
-
-
 # --------------------------------------------------------------------------- the job
 
 
@@ -358,8 +339,13 @@ def ingest(
     run_date: dt.date,
     run_id: str,
     source: str | None = None,
+    rehash: bool = False,
 ) -> IngestResult:
-    """Read a drop, validate it, merge it into bronze and the quarantine, and reconcile."""
+    """Read a drop, validate it, merge it into bronze and the quarantine, and reconcile.
+
+    ``rehash`` migrates a bronze table whose customer hashes use the old construction: the drop
+    (every file ingested so far) is read again and each line's hash replaced by its HMAC.
+    """
     dataset = cfg.dataset
     source = source or dataset.source_for(run_date.isoformat())
     if not is_uri(source):
@@ -369,6 +355,7 @@ def ingest(
     quarantine = ensure_table(spark, cfg, "quarantine")
     files = list_source_files(spark, source)
     log.info("ingest %s: %d file(s) from %s", run_date, len(files), source)
+    migrate = check_hash_scheme(spark, cfg, sales, rehash)
 
     staging = Path(tempfile.mkdtemp(prefix="lakecast-staging-"))
     try:
@@ -387,6 +374,8 @@ def ingest(
             .withColumn("run_date", F.lit(run_date))
             .persist()
         )
+        if migrate:
+            replace_hashes(spark, cfg, validated, names)
         result = write_and_reconcile(spark, validated, sales, quarantine, names)
         validated.unpersist()
     finally:
@@ -397,6 +386,63 @@ def ingest(
         result.inserted_sales, result.inserted_quarantine,
     )
     return result
+
+
+def check_hash_scheme(spark: SparkSession, cfg: Config, sales: TableRef, rehash: bool) -> bool:
+    """True when the customer hashes must be migrated now; refuses to mix two hash schemes.
+
+    A table created by this version records ``HASH_SCHEME`` as a table property. One without
+    it that holds hashes was written with ``sha256(key | id)``: adding HMAC hashes to it would
+    split each customer in two, so ingest stops and says how to migrate.
+    """
+    properties = {r["key"]: r["value"] for r in spark.sql(f"SHOW TBLPROPERTIES {sales.name}").collect()}
+    if properties.get(HASH_PROPERTY) == HASH_SCHEME:
+        if rehash:
+            log.info("ingest --rehash: %s already holds %s hashes; nothing to migrate", sales.name, HASH_SCHEME)
+        return False
+    if spark.table(sales.name).filter(F.col("customer_hash").isNotNull()).isEmpty():
+        set_privacy_properties(spark, cfg)
+        return False
+    if not rehash:
+        raise LakecastError(
+            f"{sales.name} holds customer hashes of the old construction sha256(key | id), not "
+            f"{HASH_SCHEME}; migrate once with `lakecast ingest --run-date D --rehash --source PATH`, "
+            "where PATH holds every drop ingested so far (the ids are hashed again from the source)"
+        )
+    return True
+
+
+def replace_hashes(spark: SparkSession, cfg: Config, validated: DataFrame, names: list[str]) -> None:
+    """Give every bronze and quarantine line the new hash of its source line (``--rehash``)."""
+    sales, quarantine = cfg.table("sales"), cfg.table("quarantine")
+    hashed_files = {
+        r.source_file for r in spark.table(sales.name).filter(F.col("customer_hash").isNotNull())
+        .select("source_file").distinct().collect()
+    } | {r.source_file for r in spark.table(quarantine.name).select("source_file").distinct().collect()}
+    missing = sorted(hashed_files - set(names))
+    if missing:
+        raise LakecastError(
+            f"--rehash needs every drop already ingested, but the source lacks {missing}; pass "
+            "--source with a folder that holds all of them (nothing was changed)"
+        )
+    for table, column in ((sales, "customer_hash"), (quarantine, "raw_line")):
+        (
+            DeltaTable.forName(spark, table.name).alias("t")
+            .merge(validated.select("line_key", column).alias("s"), "t.line_key = s.line_key")
+            .whenMatchedUpdate(set={column: f"s.{column}"})
+            .execute()
+        )
+    set_privacy_properties(spark, cfg)
+    log.info("ingest --rehash: customer hashes of %s and %s replaced by %s; vacuum the old files "
+             "(lakecast maintain) so the old hashes leave the lake", sales.name, quarantine.name, HASH_SCHEME)
+
+
+def set_privacy_properties(spark: SparkSession, cfg: Config) -> None:
+    """Record the hash scheme and keep personal columns out of Delta's statistics."""
+    for logical in ("sales", "quarantine"):
+        props = contract_for(cfg, logical).table_properties
+        pairs = ", ".join(f"{sql_string(k)} = {sql_string(v)}" for k, v in props.items())
+        spark.sql(f"ALTER TABLE {cfg.table(logical).name} SET TBLPROPERTIES ({pairs})")
 
 
 def write_and_reconcile(
@@ -457,7 +503,7 @@ def print_ingest_summary(result: IngestResult) -> None:
 
 
 def _body(spark: SparkSession, cfg: Config, args: argparse.Namespace, run_id: str) -> JobMetrics:
-    result = ingest(spark, cfg, args.run_date, run_id, source=args.source)
+    result = ingest(spark, cfg, args.run_date, run_id, source=args.source, rehash=args.rehash)
     print_ingest_summary(result)
     return JobMetrics(
         rows_in=result.rows_read,
@@ -475,6 +521,9 @@ def _body(spark: SparkSession, cfg: Config, args: argparse.Namespace, run_id: st
 def build_parser() -> argparse.ArgumentParser:
     parser = job_parser("ingest", "Raw drop -> bronze.sales + bronze.quarantine")
     parser.add_argument("--source", default=None, help="file or folder (default: dataset.source)")
+    parser.add_argument("--rehash", action="store_true",
+                        help="one-off: replace old sha256(key|id) customer hashes by HMAC-SHA256, "
+                             "re-reading every drop in --source")
     return parser
 
 

@@ -9,6 +9,10 @@ from pyspark.sql.types import DateType, DoubleType, LongType, StringType, Struct
 from schemas import TableContract, col
 
 LINE_TYPES = ("sale", "cancellation", "return", "non_product", "zero_price")
+# How bronze.sales.customer_hash is computed, recorded as a table property: a table without it
+# holds the old unkeyed-construction hashes, sha256(key | id), and is migrated by ingest --rehash.
+HASH_PROPERTY = "lakecast.customer_hash"
+HASH_SCHEME = "hmac-sha256"
 
 _METADATA = [
     col("line_key", StringType(), "SHA-256 of source file name and line number: the merge key", False),
@@ -26,7 +30,7 @@ _CORE = [
     col("unit_price", DoubleType(), "Price per unit (role unit_price)"),
     col("event_ts", TimestampType(), "When the sale happened, business-local time", False),
     col("event_date", DateType(), "Date part of event_ts", False),
-    col("customer_hash", StringType(), "Keyed SHA-256 of the customer id; the raw id is never stored"),
+    col("customer_hash", StringType(), "HMAC-SHA256 of the customer id under the secret key (hex); the raw id is never stored"),
 ]
 
 _LINE_TYPE = col(
@@ -41,6 +45,8 @@ def sales_contract(attributes: Iterable[str] = (), regressors: Iterable[str] = (
     return TableContract(
         schema=StructType(_METADATA + _CORE + extra + [_LINE_TYPE]),
         comment="Raw sales lines, typed and validated; personal data hashed. Merge key line_key.",
+        personal=("customer_hash",),
+        properties={HASH_PROPERTY: HASH_SCHEME},
     )
 
 
@@ -59,6 +65,7 @@ QUARANTINE = TableContract(
         ]
     ),
     comment="Source lines that failed parsing or validation, with a reason. Nothing is dropped.",
+    personal=("raw_line",),
 )
 
 REASONS = {

@@ -73,6 +73,7 @@ def forecasts_contract(keys: Iterable[str]) -> TableContract:
         ),
         comment="Forecasts per segment and period; one set per scoring run date.",
         partition_by=("run_date",),
+        zorder_by=("segment_id",),
     )
 
 
@@ -142,6 +143,7 @@ def backtest_forecasts_contract(keys: Iterable[str]) -> TableContract:
         comment="Backtest forecasts per segment, candidate, window and period: any combination of the "
                 "candidates can be scored again from here without refitting.",
         partition_by=("run_date",),
+        zorder_by=("segment_id",),
     )
 
 
@@ -208,6 +210,7 @@ def forecast_accuracy_contract(keys: Iterable[str]) -> TableContract:
         ),
         comment="Realized accuracy: every past forecast period with an actual, by forecast run date.",
         partition_by=("forecast_run_date",),
+        zorder_by=("segment_id",),
     )
 
 

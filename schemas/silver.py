@@ -54,4 +54,5 @@ def demand_contract(keys: Iterable[str], regressors: Iterable[str] = ()) -> Tabl
             ]
         ),
         comment="Demand per segment and period with calendar, holiday and eligibility features.",
+        zorder_by=("segment_id",),
     )

@@ -11,7 +11,8 @@ from pyspark.sql import functions as F
 
 from jobs.core.errors import ConfigError
 from jobs.common.lake import ensure_table, merge_new_rows
-from jobs.ingest import DEMO_HASH_KEY, ingest, list_source_files, read_csv_file, validate
+from jobs.common.privacy import DEMO_HASH_KEY
+from jobs.ingest import ingest, list_source_files, read_csv_file, validate
 
 DATA = Path(__file__).parent / "data"
 DIRTY = DATA / "retail_dirty.csv"

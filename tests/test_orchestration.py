@@ -43,7 +43,9 @@ def test_nightly_dag_structure(dagbag):
         "train": ["score"],
         "keep_models": ["score"],
         "score": ["accuracy"],
-        "accuracy": [],
+        "accuracy": ["maintenance_due"],
+        "maintenance_due": ["maintain"],
+        "maintain": [],
     }
     assert dag.max_active_runs == 1 and dag.catchup is False
     assert dag.get_task("score").trigger_rule == "none_failed_min_one_success"

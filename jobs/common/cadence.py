@@ -22,6 +22,11 @@ def due_by_cadence(run_date: dt.date, cadence: str, weekday: str = "monday", day
     raise ValueError(f"retrain cadence must be daily, weekly or monthly, got {cadence!r}")
 
 
+def maintenance_due(cfg: Config, run_date: dt.date) -> bool:
+    """True on the weekday the config sets for lakecast maintain."""
+    return due_by_cadence(run_date, "weekly", cfg.maintenance.weekday)
+
+
 def has_model_for(cfg: Config, run_date: dt.date) -> bool:
     """True when ``gold.models`` holds a model trained on or before ``run_date``."""
     import pyarrow.dataset as pads

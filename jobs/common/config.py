@@ -243,6 +243,8 @@ class MaintenanceSection(Section):
     vacuum_retention_hours: int = Field(168, ge=0)
     # OPTIMIZE ... ZORDER BY the segment keys for tables read by segment
     zorder: bool = True
+    # the nightly DAG runs lakecast maintain after accuracy on this weekday
+    weekday: Literal[WEEKDAYS] = "sunday"  # type: ignore[valid-type]
 
 
 class ConfigFile(Section):

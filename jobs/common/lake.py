@@ -59,15 +59,17 @@ def ensure_table(spark: SparkSession, cfg: Config, logical: str) -> TableRef:
                 "or move the table away and rerun the job that writes it"
             )
         return ref
-    (
+    builder = (
         DeltaTable.createIfNotExists(spark)
         .tableName(ref.name)
         .location(ref.path)
         .addColumns(contract.schema)
         .partitionedBy(*contract.partition_by)
         .comment(contract.comment)
-        .execute()
     )
+    for key, value in contract.table_properties.items():
+        builder = builder.property(key, value)
+    builder.execute()
     log.info("created table %s at %s", ref.name, ref.path)
     return ref
 
@@ -156,3 +158,34 @@ def replace_where(spark: SparkSession, target: TableRef, rows: DataFrame, condit
 def replace_run_date(spark: SparkSession, target: TableRef, rows: DataFrame, run_date: object) -> None:
     """Replace exactly one run date's rows in one commit; every other date stays untouched."""
     replace_where(spark, target, rows, f"run_date = '{run_date}'")
+
+
+def vacuum(spark: SparkSession, target: TableRef, retention_hours: int) -> None:
+    """Delete the table's files that no version newer than ``retention_hours`` ago needs.
+
+    Below Delta's safety default (7 days) its check is turned off for this call only: a reader
+    still on an old version, or time travel to it, then fails. That is the point of an erasure.
+    The file listing runs as many tasks as the cluster has cores (Spark's default of up to
+    10,000 tiny tasks made a small table's vacuum take a minute on a laptop).
+    """
+    settings = {
+        "spark.databricks.delta.retentionDurationCheck.enabled": "false",
+        "spark.sql.sources.parallelPartitionDiscovery.parallelism": str(spark.sparkContext.defaultParallelism),
+    }
+    before = {key: spark.conf.get(key, None) for key in settings}
+    for key, value in settings.items():
+        spark.conf.set(key, value)
+    try:
+        DeltaTable.forName(spark, target.name).vacuum(float(retention_hours))
+    finally:
+        for key, value in before.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
+
+
+def table_size(spark: SparkSession, target: TableRef) -> dict[str, int]:
+    """Files and bytes of the table's current version (``DESCRIBE DETAIL``)."""
+    detail = spark.sql(f"DESCRIBE DETAIL {target.name}").first()
+    return {"files": int(detail["numFiles"]), "bytes": int(detail["sizeInBytes"])}

@@ -64,3 +64,16 @@ def read_table(
 ) -> pd.DataFrame:
     """The current version of a table as a pandas DataFrame (see :func:`read_arrow`)."""
     return read_arrow(name, cfg, columns, filters).to_pandas()
+
+
+def demand_built_as_of(cfg: Config) -> Any:
+    """The date ``silver.demand`` was last built for (a ``datetime.date``), or None before the
+    first features run."""
+    import pyarrow.compute as pc
+    from deltalake.exceptions import TableNotFoundError
+
+    try:
+        as_of = read_arrow(cfg.tables["demand"], cfg, columns=["as_of_date"])
+    except TableNotFoundError:
+        return None
+    return pc.max(as_of["as_of_date"]).as_py()

@@ -37,9 +37,14 @@ def new_run_id(job: str, run_date: dt.date) -> str:
     return os.environ.get("LAKECAST_RUN_ID") or f"{job}-{run_date.isoformat()}-{uuid.uuid4().hex[:8]}"
 
 
-def add_common_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """``--run-date`` (required), ``--config`` and ``--run-id`` for every job."""
-    parser.add_argument("--run-date", required=True, type=parse_run_date, help="YYYY-MM-DD")
+def add_common_args(parser: argparse.ArgumentParser, dated: bool = True) -> argparse.ArgumentParser:
+    """``--run-date``, ``--config`` and ``--run-id`` for every job. A job that is not about a
+    run date (``dated=False``: erasure, upkeep) records today's date unless given one."""
+    if dated:
+        parser.add_argument("--run-date", required=True, type=parse_run_date, help="YYYY-MM-DD")
+    else:
+        parser.add_argument("--run-date", default=dt.date.today(), type=parse_run_date,
+                            help="YYYY-MM-DD recorded in the run log (default: today)")
     parser.add_argument("--config", default=None, help="config file (default: LAKECAST_CONFIG or conf/lakecast.yaml)")
     parser.add_argument("--run-id", default=None, help="id recorded with the output (default: generated)")
     return parser
