@@ -14,29 +14,34 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
+import hashlib
 import logging
 import lzma
 import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import reduce
 from pathlib import Path, PurePosixPath
 
 from delta.tables import DeltaTable
+from py4j.protocol import Py4JJavaError
+from pyspark.errors import PySparkException
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
 from jobs.common.config import Config, ConfigError, DatasetConfig, TableRef, is_uri
 from jobs.common.contracts import contract_for
-from jobs.common.lake import ensure_table, merge_new_rows, sql_string
+from jobs.common.lake import ensure_table, merge_new_rows, sql_string, upsert
 from jobs.common.privacy import hash_column, resolve_hash_key
 from jobs.common.runlog import JobMetrics
 from jobs.common.runs import job_parser, run_job
 from jobs.core.errors import LakecastError
-from schemas.bronze import HASH_PROPERTY, HASH_SCHEME, QUARANTINE
+from schemas.bronze import HASH_PROPERTY, HASH_SCHEME, QUARANTINE, SOURCE_FILES
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +64,7 @@ class IngestResult:
     inserted_quarantine: int
     reasons: dict[str, int] = field(default_factory=dict)
     line_types: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)  # file -> why it was not read
 
 
 # --------------------------------------------------------------------------- reading
@@ -122,11 +128,36 @@ def number_lines(df: DataFrame) -> DataFrame:
     )
 
 
+class EmptyFile(LakecastError):
+    """A file without even a header line: skipped (it holds no row to lose) and reported."""
+
+
+class UnreadableFile(LakecastError):
+    """A file that cannot be read to its end (truncated download, corrupt compression or Parquet)."""
+
+
+@contextmanager
+def readable(what: str) -> Iterator[None]:
+    """Turn Spark's read failure (a truncated ``.gz``, a corrupt Parquet footer) into one clear
+    refusal; nothing has been written when it is raised."""
+    try:
+        yield
+    except (Py4JJavaError, PySparkException, EOFError, lzma.LZMAError) as exc:
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        causes = [line.removeprefix("Caused by: ") for line in lines if line.startswith("Caused by:")]
+        cause = (causes or lines or [type(exc).__name__])[-1 if causes else 0]
+        raise UnreadableFile(
+            f"{what} cannot be read to its end: it is truncated or corrupt ({cause[:300]}). "
+            "Deliver it again and rerun the date; nothing of this drop was written."
+        ) from None
+
+
 def read_header(spark: SparkSession, file: str, options: dict[str, str]) -> list[str]:
+    """The header's column names (a UTF-8 byte-order mark and spaces around names removed)."""
     first = spark.read.text(file).first()
     if first is None:
-        raise LakecastError(f"{file} is empty: a CSV drop needs at least its header line")
-    row = next(csv.reader([first.value], delimiter=options["sep"], quotechar=options["quote"]))
+        raise EmptyFile(f"{PurePosixPath(file).name} is empty: not even a header line")
+    row = next(csv.reader([first.value.lstrip("\ufeff")], delimiter=options["sep"], quotechar=options["quote"]))
     return [c.strip() for c in row]
 
 
@@ -144,22 +175,24 @@ def read_csv_file(spark: SparkSession, file: str, name: str, dataset: DatasetCon
     header = read_header(spark, file, options)
     check_columns(header, dataset, name)
     schema = StructType([StructField(c, StringType()) for c in header] + [StructField(CORRUPT, StringType())])
-    parsed = F.from_csv(
-        F.col("value"),
-        _ddl(schema),
-        {**options, "mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT},
-    )
-    lines = number_lines(spark.read.text(file)).filter(F.col("source_line") > 1)
+    # Bytes that are not UTF-8 are replaced by U+FFFD before parsing (so every table holds valid
+    # strings) and the line is flagged: it goes to the quarantine as bad_encoding.
+    value = F.make_valid_utf8("value")
+    parsed = F.from_csv(value, _ddl(schema), {**options, "mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT})
+    with readable(name):
+        lines = number_lines(spark.read.text(file)).filter(F.col("source_line") > 1)
     return lines.select(
         F.lit(name).alias("source_file"),
         "source_line",
-        F.col("value").alias("raw_value"),
+        value.alias("raw_value"),
+        (~F.is_valid_utf8("value")).alias("bad_bytes"),
         parsed.alias("src"),
     ).select(
         "source_file",
         "source_line",
         "raw_value",
         (F.col("raw_value") == "").alias("empty"),
+        "bad_bytes",
         F.col(f"src.{CORRUPT}").isNotNull().alias("malformed"),
         "src",
     )
@@ -171,7 +204,8 @@ def _ddl(schema: StructType) -> str:
 
 def read_parquet_file(spark: SparkSession, file: str, name: str, dataset: DatasetConfig) -> DataFrame:
     """One Parquet file, every column as a string, numbered by Parquet's row index."""
-    df = spark.read.parquet(file)
+    with readable(name):
+        df = spark.read.parquet(file)
     check_columns(df.columns, dataset, name)
     src = F.struct(*[F.col(f"`{c}`").cast("string").alias(c) for c in df.columns])
     return df.select(
@@ -179,6 +213,7 @@ def read_parquet_file(spark: SparkSession, file: str, name: str, dataset: Datase
         (F.col("_metadata.row_index") + 1).alias("source_line"),
         F.to_json(src).alias("raw_value"),
         F.lit(False).alias("empty"),
+        F.lit(False).alias("bad_bytes"),  # Parquet strings are UTF-8 by the format's definition
         F.lit(False).alias("malformed"),
         src.alias("src"),
     )
@@ -204,9 +239,11 @@ def _raw(dataset: DatasetConfig, column: str) -> Column:
     return F.when(value != "", value)
 
 
-def validate(raw: DataFrame, dataset: DatasetConfig, hash_key: str | None) -> DataFrame:
+def validate(raw: DataFrame, dataset: DatasetConfig, hash_key: str | None,
+             run_date: dt.date | None = None) -> DataFrame:
     """Type every line and give each bad one a reason code and a detail; keeps every row.
 
+    ``run_date`` bounds how far ahead a line may be dated (``dataset.max_days_ahead``).
     Returns the bronze columns (minus run metadata) plus ``reason``, ``detail`` and ``raw_line``.
     """
     cols = dataset.columns
@@ -224,10 +261,13 @@ def validate(raw: DataFrame, dataset: DatasetConfig, hash_key: str | None) -> Da
         key_cols.setdefault("item_id", role["item_id"])
 
     def bad_number(raw_value: Column, value: Column) -> Column:
-        return raw_value.isNotNull() & (value.isNull() | F.isnan(value))
+        return raw_value.isNotNull() & (value.isNull() | F.isnan(value) | (F.abs(value) == float("inf")))
 
+    latest = run_date + dt.timedelta(days=dataset.max_days_ahead) if run_date else dt.date.max
     checks: list[tuple[Column, str, Column]] = [
         (F.col("empty"), "empty_line", F.lit("empty line")),
+        (F.col("bad_bytes"), "bad_encoding",
+         F.lit("the line holds bytes that are not valid UTF-8; re-export the file as UTF-8")),
         (F.col("malformed"), "malformed_line", F.lit("the line does not split into the header's columns")),
         (ts_raw.isNull(), "missing_timestamp", F.lit(f"{cols['timestamp']} is empty")),
         (
@@ -239,7 +279,19 @@ def validate(raw: DataFrame, dataset: DatasetConfig, hash_key: str | None) -> Da
         (
             bad_number(qty_raw, quantity),
             "bad_quantity",
-            F.format_string(f"{cols['quantity']}=%s is not a number", qty_raw),
+            F.format_string(f"{cols['quantity']}=%s is not a finite number", qty_raw),
+        ),
+        (
+            F.to_date(event_ts).between(F.lit(dataset.earliest_date), F.lit(latest)) == F.lit(False),
+            "date_out_of_range",
+            F.format_string(f"{cols['timestamp']}=%s is before {dataset.earliest_date} or after {latest} "
+                            "(dataset.earliest_date, dataset.max_days_ahead)", ts_raw),
+        ),
+        (
+            F.abs(quantity) > F.lit(dataset.max_abs_quantity),
+            "extreme_quantity",
+            F.format_string(f"{cols['quantity']}=%s exceeds dataset.max_abs_quantity {dataset.max_abs_quantity:g}",
+                            qty_raw),
         ),
     ]
     if "unit_price" in role:
@@ -247,7 +299,7 @@ def validate(raw: DataFrame, dataset: DatasetConfig, hash_key: str | None) -> Da
             (
                 bad_number(price_raw, price),
                 "bad_price",
-                F.format_string(f"{cols['unit_price']}=%s is not a number", price_raw),
+                F.format_string(f"{cols['unit_price']}=%s is not a finite number", price_raw),
             )
         )
     for key, value in key_cols.items():
@@ -357,19 +409,38 @@ def ingest(
     log.info("ingest %s: %d file(s) from %s", run_date, len(files), source)
     migrate = check_hash_scheme(spark, cfg, sales, rehash)
 
+    manifest = ensure_table(spark, cfg, "source_files")
+    seen = {r.content_hash: r.source_file for r in spark.table(manifest.name).filter("status = 'ingested'").collect()
+            if r.content_hash}
     staging = Path(tempfile.mkdtemp(prefix="lakecast-staging-"))
     try:
-        frames = []
-        names = []
+        frames, names, skipped, fingerprints = [], [], {}, {}
         for file in files:
             name = PurePosixPath(file).name
-            names.append(name)
-            path = stage_xz(file, staging) if file.endswith(".xz") else file
+            fingerprints[name] = content_hash, size = fingerprint(spark, file)
+            original = seen.setdefault(content_hash, name) if content_hash else name
+            if original != name:
+                log.warning("ingest %s: %s has the same bytes as %s, already ingested; skipped", run_date, name, original)
+                skipped[name] = f"duplicate of {original}"
+                continue
+            with readable(name):
+                path = stage_xz(file, staging) if file.endswith(".xz") else file
             reader = read_parquet_file if dataset.format == "parquet" else read_csv_file
-            frames.append(reader(spark, path, name, dataset))
+            try:
+                frames.append(reader(spark, path, name, dataset))
+            except EmptyFile as exc:
+                log.warning("ingest %s: %s; skipped", run_date, exc)
+                skipped[name] = "empty file"
+                continue
+            names.append(name)
+        if not frames:
+            log.warning("ingest %s: no file of the drop holds lines to read; nothing to ingest", run_date)
+            record_files(spark, manifest, fingerprints, skipped, run_id, run_date)
+            return IngestResult(files=[], rows_read=0, rows_kept=0, rows_quarantined=0, inserted_sales=0,
+                                inserted_quarantine=0, skipped=skipped)
         raw = reduce(DataFrame.unionByName, frames)
         validated = (
-            validate(raw, dataset, hash_key)
+            validate(raw, dataset, hash_key, run_date)
             .withColumn("run_id", F.lit(run_id))
             .withColumn("run_date", F.lit(run_date))
             .persist()
@@ -377,6 +448,8 @@ def ingest(
         if migrate:
             replace_hashes(spark, cfg, validated, names)
         result = write_and_reconcile(spark, validated, sales, quarantine, names)
+        result.skipped = skipped
+        record_files(spark, manifest, fingerprints, skipped, run_id, run_date)
         validated.unpersist()
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -386,6 +459,37 @@ def ingest(
         result.inserted_sales, result.inserted_quarantine,
     )
     return result
+
+
+def fingerprint(spark: SparkSession, file: str) -> tuple[str | None, int]:
+    """(content hash, bytes) of a raw file: SHA-256 of a local file's bytes; on a remote store
+    the checksum the store gives (None when it gives none: no duplicate check for that file)."""
+    if not is_uri(file) or file.startswith("file:"):
+        path = Path(file.removeprefix("file:"))
+        digest = hashlib.sha256()
+        with path.open("rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+        return f"sha256:{digest.hexdigest()}", path.stat().st_size
+    jvm = spark.sparkContext._jvm
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(file)
+    fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    checksum = fs.getFileChecksum(hadoop_path)
+    size = int(fs.getFileStatus(hadoop_path).getLen())
+    return (f"{checksum.getAlgorithmName()}:{checksum.toString()}" if checksum is not None else None), size
+
+
+def record_files(spark: SparkSession, manifest: TableRef, fingerprints: dict[str, tuple[str | None, int]],
+                 skipped: dict[str, str], run_id: str, run_date: dt.date) -> None:
+    """Every file of the drop in ``bronze.source_files``: ingested, duplicate or empty."""
+    rows = []
+    for name, (content_hash, size) in fingerprints.items():
+        why = skipped.get(name, "")
+        status = "duplicate" if why.startswith("duplicate") else "empty" if why else "ingested"
+        duplicate_of = why.removeprefix("duplicate of ") if status == "duplicate" else None
+        rows.append((name, content_hash or "", size, status, duplicate_of, run_id, run_date))
+    frame = spark.createDataFrame(rows, SOURCE_FILES.schema)
+    upsert(spark, manifest, frame, ["source_file"], ["content_hash", "bytes", "status", "duplicate_of"])
 
 
 def check_hash_scheme(spark: SparkSession, cfg: Config, sales: TableRef, rehash: bool) -> bool:
@@ -451,7 +555,8 @@ def write_and_reconcile(
     """Merge kept and rejected rows; fail unless the tables account for every line read."""
     kept = validated.filter(F.col("reason").isNull()).select(*spark.table(sales.name).columns)
     rejected = validated.filter(F.col("reason").isNotNull()).select(*QUARANTINE.columns)
-    reasons = {r["reason"]: r["count"] for r in validated.groupBy("reason").count().collect()}
+    with readable(f"the drop ({', '.join(names)})"):
+        reasons = {r["reason"]: r["count"] for r in validated.groupBy("reason").count().collect()}
     rows_read = sum(reasons.values())
     line_types = {
         r["line_type"]: r["count"]
@@ -500,6 +605,8 @@ def print_ingest_summary(result: IngestResult) -> None:
     for reason, n in sorted(result.reasons.items()):
         print(f"    {reason:<18} {n:>8,}")
     print("  line types: " + ", ".join(f"{k} {v:,}" for k, v in sorted(result.line_types.items())))
+    for name, why in sorted(result.skipped.items()):
+        print(f"  skipped {name}: {why}")
 
 
 def _body(spark: SparkSession, cfg: Config, args: argparse.Namespace, run_id: str) -> JobMetrics:
@@ -514,6 +621,7 @@ def _body(spark: SparkSession, cfg: Config, args: argparse.Namespace, run_id: st
             "inserted_sales": result.inserted_sales,
             "inserted_quarantine": result.inserted_quarantine,
             "reasons": result.reasons,
+            "skipped": result.skipped,
         },
     )
 

@@ -68,14 +68,33 @@ QUARANTINE = TableContract(
     personal=("raw_line",),
 )
 
+SOURCE_FILES = TableContract(
+    schema=StructType(
+        [
+            col("source_file", StringType(), "Name of a raw file ingest has read", False),
+            col("content_hash", StringType(), "sha256:<hex> of a local file's bytes, or the object store's "
+                "checksum (empty when it gives none): the same content under another name is a duplicate", False),
+            col("bytes", LongType(), "Size of the file", False),
+            col("status", StringType(), "ingested, duplicate (skipped: same bytes as duplicate_of) or empty (skipped: no header)", False),
+            col("duplicate_of", StringType(), "For a duplicate: the file already ingested with the same bytes"),
+            col("run_id", StringType(), "Run that last saw the file", False),
+            col("run_date", DateType(), "Run date of that run", False),
+        ]
+    ),
+    comment="Every raw file ingest has seen, with its content hash: a re-delivered copy is skipped, not counted twice.",
+)
+
 REASONS = {
     "malformed_line": "the line does not split into the header's columns",
     "empty_line": "the line is empty",
     "missing_timestamp": "the timestamp column is empty",
     "bad_timestamp": "the timestamp does not match dataset.timestamp_format",
     "missing_quantity": "the quantity column is empty",
-    "bad_quantity": "the quantity is not a number",
-    "bad_price": "the unit price is not a number",
+    "bad_quantity": "the quantity is not a finite number",
+    "bad_price": "the unit price is not a finite number",
     "missing_key": "a segment key or the item id is empty",
     "bad_regressor": "a regressor value is not a number",
+    "bad_encoding": "the line holds bytes that are not valid in the file's encoding (UTF-8)",
+    "date_out_of_range": "the date is before dataset.earliest_date or more than dataset.max_days_ahead after the run date",
+    "extreme_quantity": "the absolute quantity exceeds dataset.max_abs_quantity",
 }

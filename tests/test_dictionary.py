@@ -27,6 +27,6 @@ def test_metastore_carries_the_same_column_comments(spark, make_cfg):
     cfg = make_cfg()
     ensure_table(spark, cfg, "sales")
     comments = {r.col_name: r.comment for r in spark.sql("DESCRIBE TABLE bronze.sales").collect()}
-    assert comments["customer_hash"] == "Keyed SHA-256 of the customer id; the raw id is never stored"
+    assert comments["customer_hash"] == "HMAC-SHA256 of the customer id under the secret key (hex); the raw id is never stored"
     assert "Raw sales lines" in spark.sql("DESCRIBE TABLE EXTENDED bronze.sales").filter(
         "col_name = 'Comment'").first().data_type

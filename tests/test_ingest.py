@@ -62,7 +62,7 @@ def test_lines_are_typed_and_trimmed(spark, make_cfg):
     assert row.country == "United Kingdom"
     assert (row.run_id, row.run_date, row.source_file) == ("run-1", RUN_DATE, "retail_dirty.csv")
     bad = spark.table("bronze.quarantine").filter("source_line = 9").first()
-    assert bad.detail == "Price=abc is not a number"
+    assert bad.detail == "Price=abc is not a finite number"
 
 
 def test_reingest_adds_nothing_and_keeps_the_table_identical(spark, make_cfg):

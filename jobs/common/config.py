@@ -92,6 +92,10 @@ class DatasetConfig(Section):
     classify: Classify = Classify()
     # no_demand: a period without rows sold nothing; not_reported: it has no value
     missing_periods: Literal[names.MISSING_PERIODS] = "no_demand"  # type: ignore[valid-type]
+    # plausibility checks of ingest: a line outside them goes to the quarantine with its reason
+    earliest_date: dt.date = dt.date(1970, 1, 1)
+    max_days_ahead: int = Field(31, ge=0)  # days a line may be dated after the run date
+    max_abs_quantity: float = Field(1e9, gt=0)  # units on one line
 
     @field_validator("source")
     @classmethod
@@ -346,6 +350,8 @@ def _fix(error: dict[str, Any], where: str) -> str:
                 f"quote the value, e.g. {where.rsplit('.', 1)[-1]}: 'NO'")
     if kind == "string_type" and isinstance(value, (int, float)):
         return f"{error['msg']}: quote the value, e.g. '{value}'"
+    if kind == "float_type" and isinstance(value, str) and "e" in value.lower():
+        return "YAML 1.1 reads this exponent form as text: write it with a dot and a signed exponent, e.g. 1.0e+9"
     if kind in ("int_type", "float_type", "bool_type") and isinstance(value, str):
         return f"{error['msg']}: write it without quotes"
     return error["msg"].removeprefix("Value error, ")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from jobs.common.config import Config
 from jobs.core.errors import ConfigError
 from schemas import TableContract
-from schemas.bronze import QUARANTINE, sales_contract
+from schemas.bronze import QUARANTINE, SOURCE_FILES, sales_contract
 from schemas.gold import (
     PIPELINE_RUNS,
     backtest_forecasts_contract,
@@ -25,6 +25,7 @@ def contract_for(cfg: Config, logical: str) -> TableContract:
     factories = {
         "sales": lambda: sales_contract(ds.attributes, regressors),
         "quarantine": lambda: QUARANTINE,
+        "source_files": lambda: SOURCE_FILES,
         "demand": lambda: demand_contract(keys, regressors),
         "models": lambda: models_contract(keys),
         "forecasts": lambda: forecasts_contract(keys),

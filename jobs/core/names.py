@@ -76,6 +76,7 @@ LAYERS = ("bronze", "silver", "gold")
 TABLES = {
     "sales": "bronze.sales",
     "quarantine": "bronze.quarantine",
+    "source_files": "bronze.source_files",
     "demand": "silver.demand",
     "models": "gold.models",
     "forecasts": "gold.forecasts",
