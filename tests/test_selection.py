@@ -145,9 +145,9 @@ def test_evaluation_config_rejects_unknown_rules_and_misplaced_families(tmp_path
     from tests.conftest import write_config
 
     for bad, message in (
-        ({"rule": "best"}, "evaluation.rule must be one of"),
-        ({"margin": -0.1}, "margin >= 0"),
-        ({"intermittent_candidates": ["theta"]}, "intermittent_candidates must be drawn from"),
+        ({"rule": "best"}, "evaluation.rule = 'best': Input should be 'ensemble', 'portfolio' or 'per_segment'"),
+        ({"margin": -0.1}, "evaluation.margin = -0.1: Input should be greater than or equal to 0"),
+        ({"intermittent_candidates": ["theta"]}, "evaluation.intermittent_candidates = .*must be drawn from"),
         ({"candidates": ["theta"]}, "include seasonal_naive"),
     ):
         with pytest.raises(ConfigError, match=message):
@@ -160,9 +160,9 @@ def test_evaluation_config_rejects_unknown_rules_and_misplaced_families(tmp_path
     assert pbs.dataset.frequency == "monthly" and pbs.dataset.missing_periods == "not_reported"
     with pytest.raises(ConfigError, match="rule ensemble needs ensemble among"):
         write_config(tmp_path / "bad", {"evaluation": {"rule": "ensemble", "candidates": ["seasonal_naive"]}})
-    with pytest.raises(ConfigError, match="missing_periods must be one of"):
+    with pytest.raises(ConfigError, match="dataset.missing_periods = 'zero': Input should be 'no_demand' or 'not_reported'"):
         write_config(tmp_path / "bad", {"dataset": {"missing_periods": "zero"}})
-    with pytest.raises(ConfigError, match="inactive_policy must be one of"):
+    with pytest.raises(ConfigError, match="features.inactive_policy = 'drop': Input should be 'zero' or 'baseline'"):
         write_config(tmp_path / "bad", {"features": {"inactive_policy": "drop"}})
 
 
