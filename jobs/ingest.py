@@ -21,7 +21,7 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import reduce
@@ -36,7 +36,7 @@ from pyspark.sql.types import StringType, StructField, StructType
 
 from jobs.common.config import Config, ConfigError, DatasetConfig, TableRef, is_uri
 from jobs.common.contracts import contract_for
-from jobs.common.lake import ensure_table, merge_new_rows, sql_string, upsert
+from jobs.common.lake import ensure_table, hadoop_fs, merge_new_rows, sql_string, upsert
 from jobs.common.privacy import hash_column, resolve_hash_key
 from jobs.common.runlog import JobMetrics
 from jobs.common.runs import job_parser, run_job
@@ -72,9 +72,7 @@ class IngestResult:
 
 def list_source_files(spark: SparkSession, source: str) -> list[str]:
     """The data files of a drop: the file itself, or a folder's files (hidden ones skipped)."""
-    jvm = spark.sparkContext._jvm
-    path = jvm.org.apache.hadoop.fs.Path(source)
-    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    fs, path = hadoop_fs(spark, source)
     if not fs.exists(path):
         raise FileNotFoundError(
             f"source {source} does not exist; pass --source PATH or fix dataset.source in the config"
@@ -414,14 +412,16 @@ def ingest(
             if r.content_hash}
     staging = Path(tempfile.mkdtemp(prefix="lakecast-staging-"))
     try:
-        frames, names, skipped, fingerprints = [], [], {}, {}
+        frames, names, skipped, manifest_rows = [], [], {}, {}
         for file in files:
             name = PurePosixPath(file).name
-            fingerprints[name] = content_hash, size = fingerprint(spark, file)
+            content_hash, size = fingerprint(spark, file)
+            manifest_rows[name] = [name, content_hash or "", size, "ingested", None, run_id, run_date]
             original = seen.setdefault(content_hash, name) if content_hash else name
             if original != name:
                 log.warning("ingest %s: %s has the same bytes as %s, already ingested; skipped", run_date, name, original)
                 skipped[name] = f"duplicate of {original}"
+                manifest_rows[name][3:5] = ["duplicate", original]
                 continue
             with readable(name):
                 path = stage_xz(file, staging) if file.endswith(".xz") else file
@@ -431,11 +431,12 @@ def ingest(
             except EmptyFile as exc:
                 log.warning("ingest %s: %s; skipped", run_date, exc)
                 skipped[name] = "empty file"
+                manifest_rows[name][3] = "empty"
                 continue
             names.append(name)
         if not frames:
             log.warning("ingest %s: no file of the drop holds lines to read; nothing to ingest", run_date)
-            record_files(spark, manifest, fingerprints, skipped, run_id, run_date)
+            record_files(spark, manifest, manifest_rows.values())
             return IngestResult(files=[], rows_read=0, rows_kept=0, rows_quarantined=0, inserted_sales=0,
                                 inserted_quarantine=0, skipped=skipped)
         raw = reduce(DataFrame.unionByName, frames)
@@ -449,7 +450,7 @@ def ingest(
             replace_hashes(spark, cfg, validated, names)
         result = write_and_reconcile(spark, validated, sales, quarantine, names)
         result.skipped = skipped
-        record_files(spark, manifest, fingerprints, skipped, run_id, run_date)
+        record_files(spark, manifest, manifest_rows.values())
         validated.unpersist()
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -471,24 +472,15 @@ def fingerprint(spark: SparkSession, file: str) -> tuple[str | None, int]:
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 digest.update(chunk)
         return f"sha256:{digest.hexdigest()}", path.stat().st_size
-    jvm = spark.sparkContext._jvm
-    hadoop_path = jvm.org.apache.hadoop.fs.Path(file)
-    fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    fs, hadoop_path = hadoop_fs(spark, file)
     checksum = fs.getFileChecksum(hadoop_path)
     size = int(fs.getFileStatus(hadoop_path).getLen())
     return (f"{checksum.getAlgorithmName()}:{checksum.toString()}" if checksum is not None else None), size
 
 
-def record_files(spark: SparkSession, manifest: TableRef, fingerprints: dict[str, tuple[str | None, int]],
-                 skipped: dict[str, str], run_id: str, run_date: dt.date) -> None:
+def record_files(spark: SparkSession, manifest: TableRef, rows: Iterable[list[object]]) -> None:
     """Every file of the drop in ``bronze.source_files``: ingested, duplicate or empty."""
-    rows = []
-    for name, (content_hash, size) in fingerprints.items():
-        why = skipped.get(name, "")
-        status = "duplicate" if why.startswith("duplicate") else "empty" if why else "ingested"
-        duplicate_of = why.removeprefix("duplicate of ") if status == "duplicate" else None
-        rows.append((name, content_hash or "", size, status, duplicate_of, run_id, run_date))
-    frame = spark.createDataFrame(rows, SOURCE_FILES.schema)
+    frame = spark.createDataFrame([tuple(r) for r in rows], SOURCE_FILES.schema)
     upsert(spark, manifest, frame, ["source_file"], ["content_hash", "bytes", "status", "duplicate_of"])
 
 

@@ -19,7 +19,7 @@ from pyspark.sql import SparkSession
 
 from jobs.common.config import Config, TableRef
 from jobs.common.contracts import contract_for
-from jobs.common.lake import vacuum
+from jobs.common.lake import hadoop_fs, vacuum
 from jobs.common.runlog import JobMetrics
 from jobs.common.runs import add_common_args, run_job
 
@@ -29,9 +29,8 @@ log = logging.getLogger(__name__)
 def storage(spark: SparkSession, ref: TableRef) -> dict[str, int]:
     """Data files and their bytes under the table's folder, of every version still in storage
     (the transaction log and checksum side files left out)."""
-    jvm = spark.sparkContext._jvm
-    path = jvm.org.apache.hadoop.fs.Path(ref.path)
-    listing = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).listFiles(path, True)
+    fs, path = hadoop_fs(spark, ref.path)
+    listing = fs.listFiles(path, True)
     files = size = 0
     while listing.hasNext():
         status = listing.next()

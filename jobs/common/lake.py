@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from typing import Any
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession, Window
@@ -158,6 +159,12 @@ def replace_where(spark: SparkSession, target: TableRef, rows: DataFrame, condit
 def replace_run_date(spark: SparkSession, target: TableRef, rows: DataFrame, run_date: object) -> None:
     """Replace exactly one run date's rows in one commit; every other date stays untouched."""
     replace_where(spark, target, rows, f"run_date = '{run_date}'")
+
+
+def hadoop_fs(spark: SparkSession, location: str) -> tuple[Any, Any]:
+    """(file system, path) of Hadoop for a location: the same code for a local folder, S3 or HDFS."""
+    path = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(location)
+    return path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), path
 
 
 def vacuum(spark: SparkSession, target: TableRef, retention_hours: int) -> None:
