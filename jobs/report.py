@@ -73,7 +73,7 @@ def timings(cfg: Config, run_date: dt.date) -> str:
     runs = _read(cfg, "pipeline_runs", filters=[("run_date", "=", run_date)])
     if runs.empty:
         return _none("job runs")
-    latest = runs.sort_values("started_at").groupby("job", sort=False).tail(1)
+    latest = runs.sort_values(["started_at", "finished_at"]).groupby("job", sort=False).tail(1)
     latest = latest.sort_values("started_at")[
         ["job", "status", "duration_s", "rows_in", "rows_out", "segments_ok", "segments_fallback", "error"]
     ].astype({c: "Int64" for c in ("rows_in", "rows_out", "segments_ok", "segments_fallback")})

@@ -223,7 +223,7 @@ PIPELINE_RUNS = TableContract(
             col("started_at", TimestampType(), "Start, UTC", False),
             col("finished_at", TimestampType(), "End, UTC", False),
             col("duration_s", DoubleType(), "Wall-clock seconds", False),
-            col("status", StringType(), "success or failed", False),
+            col("status", StringType(), "running (written when the run starts), then success or failed in a second row; a run with only its running row never finished", False),
             col("rows_in", LongType(), "Rows the job read"),
             col("rows_out", LongType(), "Rows the job wrote"),
             col("segments_ok", LongType(), "Segments served by their own model"),
@@ -232,5 +232,5 @@ PIPELINE_RUNS = TableContract(
             col("detail", StringType(), "JSON with job-specific counts"),
         ]
     ),
-    comment="One row per job run, failed ones included: the pipeline's run log.",
+    comment="The pipeline's run log: a running row when a job run starts, a success or failed row when it ends.",
 )

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from typing import Any
 
+import delta.exceptions
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
@@ -19,6 +21,53 @@ from jobs.common.contracts import contract_for
 from jobs.core.errors import LakecastError
 
 log = logging.getLogger(__name__)
+
+
+class TableProblem(LakecastError):
+    """A lake table that cannot be used as it is: registered elsewhere, missing columns, or
+    damaged outside lakecast (a data file or commit deleted or corrupted)."""
+
+
+class ConcurrentWrite(LakecastError):
+    """Delta refused this job's commit: another writer changed what it read (optimistic
+    concurrency); nothing of the refused commit is in the table."""
+
+
+# Delta's refusals of a commit that conflicts with another writer's (optimistic concurrency).
+CONFLICTS = tuple(getattr(delta.exceptions, name) for name in (
+    "DeltaConcurrentModificationException", "ConcurrentAppendException", "ConcurrentDeleteDeleteException",
+    "ConcurrentDeleteReadException", "ConcurrentTransactionException", "ConcurrentWriteException",
+    "MetadataChangedException", "ProtocolChangedException",
+))
+
+# Spark and Delta error classes that mean a table's files are not what its log says.
+DAMAGE = ("FAILED_READ_FILE", "DELTA_PATH_DOES_NOT_EXIST", "DELTA_FILE_NOT_FOUND", "DELTA_LOG_FILE_NOT_FOUND",
+          "DELTA_VERSIONS_NOT_CONTIGUOUS", "DELTA_STATE_RECOVER_ERROR", "DELTA_MISSING_PART_FILES",
+          "DELTA_EMPTY_DIRECTORY", "DELTA_MISSING_DELTA_TABLE", "DELTA_TABLE_NOT_FOUND")
+
+
+def explain_failure(exc: BaseException) -> LakecastError | None:
+    """The clear error for an exception that says the lake's tables were damaged or written by
+    another job at the same moment, or None for any other exception."""
+    text = str(exc)
+    if isinstance(exc, CONFLICTS):
+        return ConcurrentWrite(
+            f"another job wrote a table this one writes at the same moment ({text.splitlines()[0][:300]}); "
+            "this job's conflicting commit was refused, so nothing is half-written. Rerun the date "
+            "once the other job is done (every job is idempotent for its run date)"
+        )
+    code = next((c for c in DAMAGE if c in text), None)
+    if code is None:
+        return None
+    where = re.search(r"(?:file:)?/[^\s,;'`]+", text.split("\tat ")[0])
+    path = where.group(0).rstrip(".") if where else "(path not given)"
+    return TableProblem(
+        f"a lake table cannot be read ({code}): {path}. Its folder was changed outside lakecast "
+        "(a data file or commit deleted or damaged). Restore the folder from a backup, or roll "
+        "the table back to its last good version (DESCRIBE HISTORY, then RESTORE TABLE ... TO "
+        "VERSION AS OF n); a silver or gold table can instead be moved away and rebuilt by "
+        "rerunning the job that writes it"
+    )
 
 
 def sql_string(value: str) -> str:
@@ -32,34 +81,49 @@ def _normalise(location: str) -> str:
 
 def ensure_table(spark: SparkSession, cfg: Config, logical: str) -> TableRef:
     """Create the Delta table (from its contract) and its layer database if missing; check it is
-    where the config says.
+    where the config says. Two jobs creating the same table at the same moment both end with it.
 
     Raises:
-        RuntimeError: when the metastore has the table at another location than the config.
+        TableProblem: when the metastore has the table at another location than the config, or
+            the table lacks a column of its contract.
     """
     ref = cfg.table(logical)
     contract = contract_for(cfg, logical)
+    for attempt in range(3):
+        try:
+            if _create_if_missing(spark, cfg, ref, contract):
+                return ref
+            break
+        except Exception as exc:
+            if attempt == 2 or not (isinstance(exc, CONFLICTS) or "ALREADY_EXISTS" in str(exc)):
+                raise
+            log.info("%s was being created by another job at the same moment; checking it again", ref.name)
+    registered = spark.sql(f"DESCRIBE DETAIL {ref.name}").first()["location"]
+    if _normalise(registered) != _normalise(ref.path):
+        raise TableProblem(
+            f"table {ref.name} is registered at {registered} but the config puts it at "
+            f"{ref.path}; drop the registration (DROP TABLE {ref.name}, the data stays) or "
+            "point the config at the right lake"
+        )
+    missing = [c for c in contract.columns if c not in spark.table(ref.name).columns]
+    if missing:
+        raise TableProblem(
+            f"table {ref.name} at {ref.path} lacks the columns {missing} of its contract "
+            "(it was written by an older lakecast); add them with ALTER TABLE ... ADD COLUMNS "
+            "or move the table away and rerun the job that writes it"
+        )
+    return ref
+
+
+def _create_if_missing(spark: SparkSession, cfg: Config, ref: TableRef, contract: Any) -> bool:
+    """Create the layer database and the table when missing; True when this call created it."""
     if not spark.catalog.databaseExists(ref.database):
         spark.sql(
             f"CREATE DATABASE IF NOT EXISTS {ref.database} "
             f"LOCATION {sql_string(cfg.layer_path(ref.database))}"
         )
     if spark.catalog.tableExists(ref.name):
-        registered = spark.sql(f"DESCRIBE DETAIL {ref.name}").first()["location"]
-        if _normalise(registered) != _normalise(ref.path):
-            raise RuntimeError(
-                f"table {ref.name} is registered at {registered} but the config puts it at "
-                f"{ref.path}; drop the registration (DROP TABLE {ref.name}, the data stays) or "
-                "point the config at the right lake"
-            )
-        missing = [c for c in contract.columns if c not in spark.table(ref.name).columns]
-        if missing:
-            raise RuntimeError(
-                f"table {ref.name} at {ref.path} lacks the columns {missing} of its contract "
-                "(it was written by an older lakecast); add them with ALTER TABLE ... ADD COLUMNS "
-                "or move the table away and rerun the job that writes it"
-            )
-        return ref
+        return False
     builder = (
         DeltaTable.createIfNotExists(spark)
         .tableName(ref.name)
@@ -72,7 +136,7 @@ def ensure_table(spark: SparkSession, cfg: Config, logical: str) -> TableRef:
         builder = builder.property(key, value)
     builder.execute()
     log.info("created table %s at %s", ref.name, ref.path)
-    return ref
+    return True
 
 
 def demand_as_of(spark: SparkSession, cfg: Config, run_date: dt.date) -> DataFrame:

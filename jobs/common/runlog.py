@@ -1,4 +1,6 @@
-"""The run log: every job run, failed ones included, appends one row to ``gold.pipeline_runs``."""
+"""The run log, ``gold.pipeline_runs``: every job run appends a ``running`` row when it starts and
+a ``success`` or ``failed`` row when it ends. Blind appends, so jobs running side by side never
+conflict on the log; a run with only its ``running`` row never finished (killed, machine lost)."""
 
 from __future__ import annotations
 
@@ -42,7 +44,7 @@ def record_run(
     metrics: JobMetrics,
     error: str | None,
 ) -> None:
-    """Append one row to the run log (an append-only table: reruns add rows, by design)."""
+    """Append one row to the run log (append-only: reruns add rows, by design)."""
     ref = ensure_table(spark, cfg, "pipeline_runs")
     row = {
         "run_id": run_id,
@@ -62,8 +64,16 @@ def record_run(
     spark.createDataFrame([row], contract_for(cfg, "pipeline_runs").schema).write.format("delta").mode("append").save(ref.path)
 
 
+def begin_run(spark: SparkSession, cfg: Config, *, run_id: str, job: str, run_date: dt.date,
+              started_at: dt.datetime) -> None:
+    """The run's ``running`` row, appended before the job touches any table."""
+    record_run(spark, cfg, run_id=run_id, job=job, run_date=run_date, started_at=started_at,
+               finished_at=started_at, status="running", metrics=JobMetrics(), error=None)
+
+
 def completed_dates(spark: SparkSession, cfg: Config, jobs: list[str]) -> set[dt.date]:
-    """Run dates whose latest run of every job in ``jobs`` succeeded."""
+    """Run dates whose latest run of every job in ``jobs`` succeeded (a later attempt that is
+    still running or was killed makes the date incomplete again)."""
     ref = ensure_table(spark, cfg, "pipeline_runs")
     latest = (
         spark.table(ref.name)

@@ -58,7 +58,7 @@ def run_job(name: str, body: JobBody, args: argparse.Namespace) -> int:
     the log's location comes from the config.
     """
     from jobs.common.logs import setup_logging
-    from jobs.common.runlog import JobMetrics, record_run
+    from jobs.common.runlog import JobMetrics, begin_run, record_run
     from jobs.common.spark import get_spark
 
     setup_logging()
@@ -72,13 +72,21 @@ def run_job(name: str, body: JobBody, args: argparse.Namespace) -> int:
     metrics, error, code, spark = JobMetrics(), None, 0, None
     try:
         spark = get_spark(cfg, f"lakecast-{name}")
+        begin_run(spark, cfg, run_id=run_id, job=name, run_date=args.run_date, started_at=started)
         metrics = body(spark, cfg, args, run_id) or JobMetrics()
     except (LakecastError, FileNotFoundError) as exc:
         log.error("%s failed: %s", name, exc)
         error, code = str(exc), 2
     except Exception as exc:
-        log.exception("%s failed", name)
-        error, code = f"{type(exc).__name__}: {exc}", 1
+        from jobs.common.lake import explain_failure
+
+        explained = explain_failure(exc)
+        if explained is None:
+            log.exception("%s failed", name)
+            error, code = f"{type(exc).__name__}: {exc}", 1
+        else:
+            log.error("%s failed: %s", name, explained)
+            error, code = str(explained), 2
     finished = dt.datetime.now(dt.timezone.utc)
     if spark is not None:
         try:
