@@ -58,6 +58,7 @@ def run_job(name: str, body: JobBody, args: argparse.Namespace) -> int:
     the log's location comes from the config.
     """
     from jobs.common.logs import setup_logging
+    from jobs.common.progress import watch
     from jobs.common.runlog import JobMetrics, begin_run, record_run
     from jobs.common.spark import get_spark
 
@@ -69,11 +70,12 @@ def run_job(name: str, body: JobBody, args: argparse.Namespace) -> int:
         return 2
     run_id = args.run_id or new_run_id(name, args.run_date)
     started = dt.datetime.now(dt.timezone.utc)
-    metrics, error, code, spark = JobMetrics(), None, 0, None
+    metrics, error, code, spark, seen = JobMetrics(), None, 0, None, None
     try:
         spark = get_spark(cfg, f"lakecast-{name}")
         begin_run(spark, cfg, run_id=run_id, job=name, run_date=args.run_date, started_at=started)
-        metrics = body(spark, cfg, args, run_id) or JobMetrics()
+        with watch(spark, name) as seen:
+            metrics = body(spark, cfg, args, run_id) or JobMetrics()
     except (LakecastError, FileNotFoundError) as exc:
         log.error("%s failed: %s", name, exc)
         error, code = str(exc), 2
@@ -88,6 +90,8 @@ def run_job(name: str, body: JobBody, args: argparse.Namespace) -> int:
             log.error("%s failed: %s", name, explained)
             error, code = str(explained), 2
     finished = dt.datetime.now(dt.timezone.utc)
+    if seen is not None:  # how far the Spark work got, failed runs included
+        metrics.detail["progress"] = seen.summary()
     if spark is not None:
         try:
             record_run(
