@@ -19,6 +19,7 @@ from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOpe
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, task
 from airflow.timetables.interval import CronDataIntervalTimetable
+from lakecast_alerts import WebhookNotifier
 
 PROJECT = os.environ.get("LAKECAST_HOME", os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 JARS = os.environ.get("LAKECAST_SPARK_JARS") or ",".join(sorted(glob.glob(f"{PROJECT}/.cache/jars/*.jar")))
@@ -32,6 +33,9 @@ default_args = {
     "retry_delay": timedelta(minutes=2),
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=30),
+    # a task that fails for good (retries spent) posts to the webhook of the lakecast_alerts
+    # connection, if there is one (see lakecast_alerts.py)
+    "on_failure_callback": WebhookNotifier(),
 }
 
 
