@@ -20,7 +20,7 @@ AIRFLOW_ENV := AIRFLOW_HOME=$(CURDIR)/airflow_home \
 	AIRFLOW_CONN_SPARK_DEFAULT='{"conn_type": "spark", "host": "local[2]"}' \
 	PATH=$(CURDIR)/$(BIN):$$PATH
 
-.PHONY: setup lock demo run-chain test test-fast airflow-init airflow-ui sql-server beeline clean-lake clean
+.PHONY: setup lock demo run-chain test test-fast airflow-init airflow-ui sql-server beeline mlflow-ui clean-lake clean
 
 setup: $(STAMP) $(JARS_STAMP)
 
@@ -76,6 +76,18 @@ beeline: setup
 	$$($(BIN)/python -c 'import pathlib, pyspark; print(pathlib.Path(pyspark.__file__).parent / "bin" / "beeline")') \
 		-u jdbc:hive2://localhost:$(SQL_PORT) -n $$USER
 
+# The MLflow UI over the lake's tracked runs (evaluate, train) on http://127.0.0.1:$(MLFLOW_PORT).
+# The UI server comes with the full mlflow distribution, whose pins clash with the project's
+# (pyarrow): it gets its own venv, .venv-mlflow; the project itself only needs mlflow-skinny.
+MLFLOW_VERSION := 3.17.2
+MLFLOW_PORT ?= 5000
+LAKE ?= $(CURDIR)/lake
+mlflow-ui:
+	test -x .venv-mlflow/bin/mlflow || ($(PYTHON) -m venv .venv-mlflow && \
+		.venv-mlflow/bin/pip install --quiet mlflow==$(MLFLOW_VERSION))
+	.venv-mlflow/bin/mlflow ui --backend-store-uri sqlite:///$(LAKE)/_mlflow/mlflow.db \
+		--host 127.0.0.1 --port $(MLFLOW_PORT)
+
 test: setup
 	$(BIN)/python -m pytest
 
@@ -86,4 +98,4 @@ clean-lake:
 	rm -rf lake
 
 clean: clean-lake
-	rm -rf $(VENV) .cache build *.egg-info airflow_home
+	rm -rf $(VENV) .venv-mlflow .cache build *.egg-info airflow_home

@@ -8,7 +8,8 @@ example from the environment:
 or ``airflow connections add lakecast_alerts --conn-type http --conn-host https://...``. Without
 the connection, alerts are off and a failure only logs that no alert was sent. The message
 carries ``text`` (what Slack and Teams incoming webhooks display) and the fields a receiver can
-route on. A failed reconciliation in ingest fails its task, so it alerts too.
+route on. A failed reconciliation in ingest fails its task, so it alerts too; the nightly DAG's
+``drift_alert`` task posts when the share of drifting segments passes ``monitor.alert_share``.
 """
 
 from __future__ import annotations
@@ -71,6 +72,47 @@ def post(url: str, body: dict, timeout: float = 10.0) -> int:
         return response.status
 
 
+def send(body: dict, conn_id: str = CONNECTION) -> bool:
+    """Post ``body`` to the webhook of connection ``conn_id``; False (logged, never raised) when
+    there is no connection or the webhook cannot be reached."""
+    url = webhook_url(conn_id)
+    if url is None:
+        log.warning("no Airflow connection %r: no alert sent: %s", conn_id, body["text"])
+        return False
+    try:
+        status = post(url, body)
+    except Exception as exc:
+        log.error("alert to connection %r failed: %s", conn_id, exc)
+        return False
+    log.info("alert sent to connection %r (HTTP %s): %s", conn_id, status, body["text"])
+    return True
+
+
+def drift_message(run_date: str, with_model: int, drifting: int, threshold: float) -> dict:
+    """The alert's JSON body when the share of drifting segments passes the threshold."""
+    share = drifting / with_model if with_model else 0.0
+    return {
+        "text": (f"lakecast: {drifting} of {with_model} segments drifting ({share:.1%}) on run date {run_date}, "
+                 f"above monitor.alert_share {threshold:.0%}; see gold.drift_summary"),
+        "event": "drift",
+        "run_date": run_date,
+        "segments_with_model": with_model,
+        "drifting": drifting,
+        "drifting_share": share,
+        "threshold": threshold,
+    }
+
+
+def alert_on_drift(run_date: str, with_model: int, drifting: int, threshold: float,
+                   conn_id: str = CONNECTION) -> bool:
+    """Post :func:`drift_message` when more than ``threshold`` of the segments drift; True when
+    an alert was sent."""
+    if not with_model or drifting / with_model <= threshold:
+        log.info("drift: %d of %d segments, not above %.0f%%: no alert", drifting, with_model, threshold * 100)
+        return False
+    return send(drift_message(run_date, with_model, drifting, threshold), conn_id)
+
+
 class WebhookNotifier(BaseNotifier):
     """``on_failure_callback`` that posts :func:`failure_message` to the connection's webhook.
     A webhook that cannot be reached is logged, never raised: an alert must not hide the failure
@@ -81,14 +123,4 @@ class WebhookNotifier(BaseNotifier):
         self.conn_id = conn_id
 
     def notify(self, context: dict) -> None:
-        url = webhook_url(self.conn_id)
-        if url is None:
-            log.warning("no Airflow connection %r: no alert sent for this failure", self.conn_id)
-            return
-        body = failure_message(context)
-        try:
-            status = post(url, body)
-        except Exception as exc:
-            log.error("alert to connection %r failed: %s", self.conn_id, exc)
-            return
-        log.info("alert sent to connection %r (HTTP %s): %s", self.conn_id, status, body["text"])
+        send(failure_message(context), self.conn_id)

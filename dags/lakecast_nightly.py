@@ -1,5 +1,10 @@
-"""Nightly lakecast: ingest -> features -> (evaluate -> train on retrain days) -> score -> accuracy
-(-> maintain once a week), one spark-submit each.
+"""Nightly lakecast: ingest -> features -> accuracy -> monitor -> (evaluate -> train when due) ->
+score (-> maintain once a week), one spark-submit each.
+
+Retraining is due on the cadence's days, when no model exists, when forced, or when the monitor
+flags drift (then only the drifting segments, or all above monitor.retrain_all_share): the
+branch ``choose_training`` decides, prints why and passes the scope to evaluate and train.
+Accuracy runs before scoring: it scores past forecasts, and the monitor needs its errors.
 
 The run date is the start of the DAG run's data interval (the day whose sales are complete when
 the run starts), never ``now()``. Master and deploy mode come from the ``spark_default``
@@ -26,6 +31,9 @@ JARS = os.environ.get("LAKECAST_SPARK_JARS") or ",".join(sorted(glob.glob(f"{PRO
 PYSPARK_PYTHON = os.environ.get("LAKECAST_PYSPARK_PYTHON", sys.executable)
 LOG4J = f"{PROJECT}/jobs/common/log4j2.properties"
 RUN_DATE = "{{ data_interval_start | ds }}"
+# all segments, or only the drifting ones, and why: what choose_training decided
+SCOPE = "{{ ti.xcom_pull(task_ids='choose_training', key='scope') or 'all' }}"
+REASON = "{{ ti.xcom_pull(task_ids='choose_training', key='why') }}"
 
 default_args = {
     "owner": "lakecast",
@@ -39,12 +47,12 @@ default_args = {
 }
 
 
-def spark_job(job: str, **kwargs: object) -> SparkSubmitOperator:
+def spark_job(job: str, args: tuple[str, ...] = (), **kwargs: object) -> SparkSubmitOperator:
     """One lakecast job as a spark-submit task; the job's own run id ties it to this DAG run."""
     return SparkSubmitOperator(
         task_id=job,
         application=f"{PROJECT}/jobs/{job}.py",
-        application_args=["--run-date", RUN_DATE, "--run-id", f"{{{{ run_id }}}}:{job}"],
+        application_args=["--run-date", RUN_DATE, "--run-id", f"{{{{ run_id }}}}:{job}", *args],
         conn_id="spark_default",
         jars=JARS or None,
         conf={
@@ -75,18 +83,36 @@ with DAG(
 ) as dag:
 
     @task.branch(task_id="choose_training")
-    def choose_training(data_interval_start=None, params=None) -> str:
-        """Backtest and train on retrain days, when no model exists yet, or when forced; else keep
-        the models."""
-        from jobs.common.cadence import training_decision
+    def choose_training(data_interval_start=None, params=None, ti=None) -> str:
+        """Backtest and train on retrain days, when no model exists yet, when forced, or for the
+        segments the monitor flags; else keep the models. The scope goes to evaluate and train."""
+        from jobs.common.cadence import TrainingDecision, training_decision
         from jobs.common.config import load_config
 
         if params and params.get("force_train"):
-            print("training: forced by the force_train param")
-            return "evaluate"
-        train, why = training_decision(load_config(), data_interval_start.date())
-        print(f"training: {'yes' if train else 'no'} ({why})")
-        return "evaluate" if train else "keep_models"
+            decision = TrainingDecision(True, "all", "forced by the force_train param")
+        else:
+            decision = training_decision(load_config(), data_interval_start.date())
+        print(decision)
+        ti.xcom_push(key="scope", value=decision.scope)
+        ti.xcom_push(key="why", value=decision.why)
+        return "evaluate" if decision.train else "keep_models"
+
+    @task(task_id="drift_alert")
+    def drift_alert(data_interval_start=None) -> bool:
+        """Alert (lakecast_alerts webhook) when the share of drifting segments passes
+        monitor.alert_share."""
+        from lakecast_alerts import alert_on_drift
+
+        from jobs.common.cadence import drift_counts
+        from jobs.common.config import load_config
+
+        cfg, day = load_config(), data_interval_start.date()
+        counts = drift_counts(cfg, day)
+        if counts is None:
+            print(f"drift: no figures for {day}")
+            return False
+        return alert_on_drift(day.isoformat(), *counts, threshold=cfg.monitor.alert_share)
 
     @task.short_circuit(task_id="maintenance_due")
     def maintenance_due(data_interval_start=None) -> bool:
@@ -101,12 +127,15 @@ with DAG(
 
     ingest = spark_job("ingest")
     features = spark_job("features")
-    evaluate = spark_job("evaluate")
-    train = spark_job("train")
+    accuracy = spark_job("accuracy")
+    monitor = spark_job("monitor")
+    evaluate = spark_job("evaluate", args=("--scope", SCOPE, "--reason", REASON))
+    train = spark_job("train", args=("--scope", SCOPE, "--reason", REASON))
     keep_models = EmptyOperator(task_id="keep_models")
     score = spark_job("score", trigger_rule="none_failed_min_one_success")
-    accuracy = spark_job("accuracy")
 
-    ingest >> features >> choose_training() >> [evaluate, keep_models]
+    branch = choose_training()
+    ingest >> features >> accuracy >> monitor >> [drift_alert(), branch]
+    branch >> [evaluate, keep_models]
     evaluate >> train
-    [train, keep_models] >> score >> accuracy >> maintenance_due() >> spark_job("maintain")
+    [train, keep_models] >> score >> maintenance_due() >> spark_job("maintain")

@@ -1,8 +1,10 @@
 """The ``lakecast`` command: one sub-command per job, the chain, backfills and a summary.
 
-    lakecast ingest|features|evaluate|train|score|accuracy --run-date D
+    lakecast ingest|features|accuracy|monitor|evaluate|train|score --run-date D
                                                        one job (also: spark-submit jobs/<job>.py)
     lakecast evaluate --run-date D [--force]           backtests, model choice, promotion gate
+    lakecast monitor --run-date D                      data and concept drift per segment
+    lakecast evaluate|train --run-date D --scope drifting   only the segments gold.drift flags
     lakecast run --run-date D                          the chain for one date, in one session
     lakecast backfill --start D1 --end D2 [--force]    the chain date by date, resumable
     lakecast summary --run-date D                      what the run date produced
@@ -20,14 +22,15 @@ import datetime as dt
 import sys
 import time
 
-from jobs import accuracy, evaluate, features, ingest, score, train
+from jobs import accuracy, evaluate, features, ingest, monitor, score, train
 from jobs.common.config import Config, load_config
 from jobs.common.logs import setup_logging
 from jobs.common.runs import add_common_args, parse_run_date
 
-# In chain order. Each module has main(argv) -> exit code.
-JOBS = {"ingest": ingest, "features": features, "evaluate": evaluate, "train": train, "score": score,
-        "accuracy": accuracy}
+# Each module has main(argv) -> exit code. In the nightly order: accuracy scores past forecasts and monitor judges drift before the
+# retraining decision; score forecasts last, with the models that decision left.
+JOBS = {"ingest": ingest, "features": features, "accuracy": accuracy, "monitor": monitor, "evaluate": evaluate,
+        "train": train, "score": score}
 # Run only on retraining days (the cadence in config), like the DAG's training branch.
 TRAINING_JOBS = ("evaluate", "train")
 COMMANDS = [*JOBS, "run", "backfill", "summary", "report", "forget", "maintain", "dictionary", "sql-server"]
@@ -75,22 +78,22 @@ def _chain_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 def run_chain(run_date: dt.date, args: argparse.Namespace) -> int:
     """ingest, features, evaluate and train (when due), score and accuracy for one run date;
     stops at the first failure."""
-    from jobs.common.cadence import training_decision
+    from jobs.common.cadence import TrainingDecision, training_decision
 
     common = ["--run-date", run_date.isoformat()]
     common += ["--config", args.config] if args.config else []
-    due = None
+    decision = None
     for i, (name, module) in enumerate(JOBS.items(), 1):
         print(f"\n[{i}/{len(JOBS)}] lakecast {name} --run-date {run_date}", flush=True)
         extra = ["--source", args.source] if name == "ingest" and args.source else []
         if name in TRAINING_JOBS:
-            if due is None:
-                due, why = (True, "--force-train") if args.force_train else training_decision(
-                    load_config(args.config), run_date
-                )
-                print(f"training: {'yes' if due else 'no'} ({why})", flush=True)
-            if not due:
+            if decision is None:
+                decision = TrainingDecision(True, "all", "--force-train") if args.force_train else \
+                    training_decision(load_config(args.config), run_date)
+                print(decision, flush=True)
+            if not decision.train:
                 continue
+            extra = ["--scope", decision.scope, "--reason", decision.why]
         run_id = ["--run-id", f"{args.run_id}:{name}"] if getattr(args, "run_id", None) else []
         code = module.main(common + extra + run_id)
         if code != 0:
@@ -157,12 +160,12 @@ def backfill_command(argv: list[str]) -> int:
 
 
 def completed(cfg: Config) -> set[dt.date]:
-    """Run dates whose latest ingest, features, score and accuracy all succeeded (evaluate and
-    train may be skipped)."""
+    """Run dates whose latest ingest, features, accuracy, monitor and score all succeeded
+    (evaluate and train may be skipped)."""
     from jobs.common.runlog import completed_dates
     from jobs.common.spark import get_spark
 
-    return completed_dates(get_spark(cfg), cfg, ["ingest", "features", "score", "accuracy"])
+    return completed_dates(get_spark(cfg), cfg, ["ingest", "features", "accuracy", "monitor", "score"])
 
 
 def summary_command(argv: list[str]) -> int:

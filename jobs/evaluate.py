@@ -36,6 +36,7 @@ from jobs.common.contracts import contract_for
 from jobs.common.lake import current_models, ensure_table, history_as_of, replace_run_date
 from jobs.common.runlog import JobMetrics
 from jobs.common.runs import job_parser, run_job
+from jobs.common.scope import add_scope_arg, in_scope
 from jobs.core.names import COMBINATIONS, ENSEMBLE, INTERMITTENT, METRICS, PRODUCTION, SMOOTH
 from jobs.evaluation.candidates import EvaluationSettings, candidate_specs, ensemble_members, fitted
 from jobs.evaluation.ensemble import describe, learn_ensembles
@@ -138,15 +139,20 @@ def segments_with_production(history: DataFrame, models: DataFrame, run_date: dt
     return segments.join(production, "segment_id", "left")
 
 
-def evaluate(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str, force: bool = False) -> JobMetrics:
-    """Backtest, choose and gate every segment of ``silver.demand`` for ``run_date``."""
+def evaluate(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str, force: bool = False,
+             scope: str = "all") -> JobMetrics:
+    """Backtest, choose and gate every segment of ``silver.demand`` for ``run_date`` (or only the
+    drifting ones: ``scope``)."""
     dataset = cfg.dataset
     keys = list(dataset.segment_keys)
     models_ref = ensure_table(spark, cfg, "models")
     metrics_ref = ensure_table(spark, cfg, "backtest_metrics")
     forecasts_ref = ensure_table(spark, cfg, "backtest_forecasts")
     selection_ref = ensure_table(spark, cfg, "model_selection")
-    history = history_as_of(spark, cfg, run_date)
+    history = in_scope(spark, cfg, history_as_of(spark, cfg, run_date), run_date, scope)
+    if scope != "all" and history.limit(1).count() == 0:
+        print(f"evaluate: no segment in scope {scope} for {run_date}; nothing to backtest")
+        return JobMetrics(rows_in=0, rows_out=0, detail={"scope": scope, "segments": 0})
     settings = evaluation_settings(cfg, run_date, run_id, force)
     segments = segments_with_production(history, spark.table(models_ref.name), run_date, keys).cache()
     columns = [*keys, "segment_id", "ds", "y", "is_closed", "eligible", *dataset.regressors]
@@ -206,19 +212,22 @@ def evaluate(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str, f
         segments_ok=sum(n for d, n in decisions.items() if d != "fallback"),
         segments_fallback=decisions.get("fallback", 0),
         detail=json.loads(summary["families"].set_index("model").to_json(orient="index"))
-        | {"decisions": decisions, "portfolio": dict(chosen_settings.portfolio),
+        | {"scope": scope, "segments": len(classes), "decisions": decisions, "portfolio": dict(chosen_settings.portfolio),
            "overall": {**summary["overall"], "held_out": json.loads(held.to_json(orient="index"))}},
     )
 
 
 def _body(spark: SparkSession, cfg: Config, args: argparse.Namespace, run_id: str) -> JobMetrics:
-    return evaluate(spark, cfg, args.run_date, run_id, force=args.force)
+    metrics = evaluate(spark, cfg, args.run_date, run_id, force=args.force, scope=args.scope)
+    metrics.detail["training_reason"] = args.reason
+    return metrics
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = job_parser("evaluate", "silver.demand -> gold.backtest_metrics, gold.model_selection")
     parser.add_argument("--force", action="store_true",
                         help="promote each champion even where it is worse than production (recorded)")
+    add_scope_arg(parser)
     return run_job("evaluate", _body, parser.parse_args(argv))
 
 

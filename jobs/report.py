@@ -3,7 +3,8 @@
 Reads the lake through delta-rs (no Spark, so it runs beside the jobs) and writes one HTML file
 with the figures embedded as PNG: run timings, what the forecasts came from and why segments
 fell back, forecast against actual for the top segments, the spread of backtest accuracy by
-family, the gate's decisions, and realized accuracy by forecast run date once actuals arrive.
+family, the gate's decisions, realized accuracy by forecast run date once actuals arrive, and
+the share of segments drifting over time with the run date's drifting segments.
 
     lakecast report --run-date 2011-12-09 [--out reports/lakecast-2011-12-09.html] [--top 6]
 """
@@ -31,7 +32,7 @@ from jobs.core.names import FAMILIES, INACTIVE, PRODUCTION
 log = logging.getLogger(__name__)
 
 SECTIONS = ("Run timings", "Forecasts and fallbacks", "Forecast against actual",
-            "Backtest accuracy", "Model choice", "Realized accuracy")
+            "Backtest accuracy", "Model choice", "Realized accuracy", "Drift")
 
 
 def _read(cfg: Config, logical: str, **kwargs) -> pd.DataFrame:
@@ -179,11 +180,41 @@ def realized_section(cfg: Config, run_date: dt.date) -> str:
     return figure + _table(by_date[["forecast_run_date", "periods", "wape", "bias", "coverage"]])
 
 
+def drift_section(cfg: Config, run_date: dt.date) -> str:
+    """Share of segments drifting per monitor run date (a picture over time), and the run
+    date's drifting segments with their figures."""
+    drift = _read(cfg, "drift", filters=[("run_date", "<=", run_date)])
+    if drift.empty:
+        return _none("drift figures (lakecast monitor)")
+    with_model = drift[drift["status"] != "no_model"]
+    share = with_model.groupby("run_date").agg(segments=("retrain", "size"), drifting=("retrain", "sum"),
+                                               data=("data_drift", "sum"), concept=("concept_drift", "sum"))
+    share = share.reset_index()
+    share["drifting_share"] = share["drifting"] / share["segments"]
+
+    def draw(ax):
+        days = pd.to_datetime(share["run_date"])
+        ax.plot(days, share["data"] / share["segments"], marker="o", label="data drift")
+        ax.plot(days, share["concept"] / share["segments"], marker="s", label="concept drift")
+        ax.plot(days, share["drifting_share"], marker=".", color="k", label="retrain")
+        ax.axhline(cfg.monitor.alert_share, ls="--", color="r", lw=1, label="alert share")
+        ax.set_ylabel("share of segments")
+        ax.set_xlabel("monitor run date")
+        ax.legend(fontsize=8)
+
+    today = drift[(drift["run_date"] == run_date) & drift["retrain"]]
+    columns = ["segment_id", "model", "reasons", "level_ratio", "level_p", "error_ratio", "cusum", "bias"]
+    listing = (_table(today.sort_values("level_ratio", ascending=False)[columns].head(20)) if len(today)
+               else "<p class='none'>No segment drifting on this run date.</p>")
+    return _figure(draw) + _table(share.tail(14)) + listing
+
+
 def render(cfg: Config, run_date: dt.date, top: int = 6) -> str:
     forecasts = _read(cfg, "forecasts", filters=[("run_date", "=", run_date)])
     accuracy, choice = backtest_section(cfg, run_date)
     bodies = [timings(cfg, run_date), forecasts_section(forecasts),
-              forecast_vs_actual(cfg, forecasts, run_date, top), accuracy, choice, realized_section(cfg, run_date)]
+              forecast_vs_actual(cfg, forecasts, run_date, top), accuracy, choice, realized_section(cfg, run_date),
+              drift_section(cfg, run_date)]
     sections = "".join(f"<h2>{title}</h2>{body}" for title, body in zip(SECTIONS, bodies))
     style = ("body{font-family:sans-serif;max-width:980px;margin:2em auto;color:#222}"
              "table.t{border-collapse:collapse;margin:.5em 0}table.t td,table.t th{padding:2px 10px;"

@@ -24,7 +24,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs.common.config import Config
-from jobs.common.lake import current_models, ensure_table, replace_run_date
+from jobs.common.lake import current_models, ensure_table, read_table_at, recorded_input_versions, replace_run_date
 from jobs.common.views import create_forecast_views
 from jobs.core.calendar import next_periods
 from jobs.common.runlog import JobMetrics
@@ -95,15 +95,17 @@ def baseline_models(history: DataFrame, *, keys: list[str], frequency: str, widt
     return history.groupBy(*keys, "segment_id").applyInPandas(fit, schema=schema)
 
 
-def score(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str) -> JobMetrics:
-    """Write ``run_date``'s forecasts for every segment in ``silver.demand``."""
+def score(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str,
+          versions: dict[str, int] | None = None) -> JobMetrics:
+    """Write ``run_date``'s forecasts for every segment in ``silver.demand`` (read as of the
+    table ``versions`` given, to replay an earlier run)."""
     dataset = cfg.dataset
     keys = dataset.segment_keys
     models_ref = ensure_table(spark, cfg, "models")
     demand_ref = ensure_table(spark, cfg, "demand")
     contract = contract_for(cfg, "forecasts")
     target = ensure_table(spark, cfg, "forecasts")
-    models = current_models(spark.table(models_ref.name), run_date)
+    models = current_models(read_table_at(spark, models_ref, versions), run_date)
     if models.limit(1).count() == 0:
         raise LakecastError(
             f"{models_ref.name} has no model trained on or before {run_date}; run "
@@ -118,7 +120,7 @@ def score(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str) -> J
         "run_id": run_id,
     }
     partitions = int(spark.conf.get("spark.sql.shuffle.partitions"))
-    known = spark.table(demand_ref.name).filter(F.col("ds") <= F.lit(origin))
+    known = read_table_at(spark, demand_ref, versions).filter(F.col("ds") <= F.lit(origin))
     untrained = baseline_models(known.join(models.select("segment_id"), "segment_id", "left_anti"),
                                 keys=list(keys), frequency=dataset.frequency, width=cfg.model.interval_width)
     forecasts = score_models(models.select(*untrained.columns).unionByName(untrained), params=params,
@@ -129,6 +131,7 @@ def score(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str) -> J
     written = spark.table(target.name).filter(F.col("run_date") == F.lit(run_date))
     segments = written.select("segment_id").distinct().count()
     missing = known.select("segment_id").distinct().subtract(written.select("segment_id")).count()
+    replay = {"replayed_versions": versions} if versions else {}
     if missing:
         raise LakecastError(f"{missing} segments of {demand_ref.name} got no forecast; see the logs")
     by_status = {
@@ -144,15 +147,25 @@ def score(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str) -> J
         rows_out=written.count(),
         segments_ok=sum(n for (_, status), n in by_status.items() if status == "ok"),
         segments_fallback=sum(n for (_, status), n in by_status.items() if status != "ok"),
+        detail=replay,
     )
 
 
 def _body(spark: SparkSession, cfg: Config, args: argparse.Namespace, run_id: str) -> JobMetrics:
-    return score(spark, cfg, args.run_date, run_id)
+    versions = None
+    if args.replay:
+        run_date, versions = recorded_input_versions(spark, cfg, args.replay, "score")
+        if run_date != args.run_date:
+            raise LakecastError(f"score run {args.replay!r} was for {run_date}, not {args.run_date}")
+        print(f"score: replaying run {args.replay} from the table versions it read: {versions}")
+    return score(spark, cfg, args.run_date, run_id, versions)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = job_parser("score", "gold.models -> gold.forecasts (next H periods per segment)")
+    parser.add_argument("--replay", metavar="RUN_ID", default=None,
+                        help="recompute an earlier score run's forecasts from the table versions its run-log "
+                             "row recorded (Delta time travel), replacing the run date's rows")
     return run_job("score", _body, parser.parse_args(argv))
 
 

@@ -29,6 +29,7 @@ from jobs.common.config import Config
 from jobs.common.lake import ensure_table, history_as_of, replace_run_date
 from jobs.common.runlog import JobMetrics
 from jobs.common.runs import job_parser, run_job
+from jobs.common.scope import add_scope_arg, in_scope
 from jobs.core.errors import LakecastError
 from jobs.core.names import INACTIVE
 from jobs.models import ModelFailure, SeasonalNaive, ZeroForecast, build_model
@@ -157,22 +158,24 @@ def train_models(
     )
 
 
-def train(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str) -> JobMetrics:
-    """Fit every segment's promoted model and replace ``run_date``'s rows in ``gold.models``."""
+def train(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str, scope: str = "all") -> JobMetrics:
+    """Fit every segment's promoted model (or the drifting segments': ``scope``) and replace
+    ``run_date``'s rows in ``gold.models``."""
     dataset = cfg.dataset
     selection_ref = ensure_table(spark, cfg, "model_selection")
     contract = contract_for(cfg, "models")
     target = ensure_table(spark, cfg, "models")
     selection = spark.table(selection_ref.name).filter(F.col("run_date") == F.lit(run_date))
+    history = in_scope(spark, cfg, history_as_of(spark, cfg, run_date), run_date, scope)
+    if scope != "all" and history.limit(1).count() == 0:
+        print(f"train: no segment in scope {scope} for {run_date}; the current models stay")
+        return JobMetrics(rows_in=0, rows_out=0, detail={"scope": scope, "segments": 0})
     if selection.limit(1).count() == 0:
         raise LakecastError(
             f"{selection_ref.name} has no model choice for {run_date}; run "
             f"`lakecast evaluate --run-date {run_date}` first"
         )
-    history = (
-        history_as_of(spark, cfg, run_date)
-        .join(selection.select("segment_id", "promoted_spec"), "segment_id", "left")
-    )
+    history = history.join(selection.select("segment_id", "promoted_spec"), "segment_id", "left")
     models = train_models(history, params=train_params(cfg, run_date, run_id), schema=contract.schema)
     replace_run_date(spark, target, models, run_date)
     written = spark.table(target.name).filter(F.col("run_date") == F.lit(run_date))
@@ -188,16 +191,19 @@ def train(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str) -> J
         rows_out=total,
         segments_ok=sum(r["count"] for r in summary if r.status == "ok"),
         segments_fallback=sum(r["count"] for r in summary if r.status != "ok"),
-        detail={"fallback_reasons": {r.reason: r["count"] for r in summary if r.reason}},
+        detail={"scope": scope, "fallback_reasons": {r.reason: r["count"] for r in summary if r.reason}},
     )
 
 
 def _body(spark: SparkSession, cfg: Config, args: argparse.Namespace, run_id: str) -> JobMetrics:
-    return train(spark, cfg, args.run_date, run_id)
+    metrics = train(spark, cfg, args.run_date, run_id, scope=args.scope)
+    metrics.detail["training_reason"] = args.reason
+    return metrics
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = job_parser("train", "silver.demand -> gold.models (one model per segment)")
+    add_scope_arg(parser)
     return run_job("train", _body, parser.parse_args(argv))
 
 

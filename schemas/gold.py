@@ -214,6 +214,53 @@ def forecast_accuracy_contract(keys: Iterable[str]) -> TableContract:
     )
 
 
+def drift_contract(keys: Iterable[str]) -> TableContract:
+    """``gold.drift``: per segment and run date, whether the data or the live model drifted."""
+    return TableContract(
+        schema=StructType(
+            segment_columns(keys)
+            + [
+                col("model_version", StringType(), "The live model judged (trained before the run date); null: none"),
+                col("model", StringType(), "Its family"),
+                col("trained_on", DateType(), "Run date the live model was trained on"),
+                col("status", StringType(),
+                    "judged, too_few_periods (fewer unseen periods than monitor.min_periods) or no_model", False),
+                col("n_reference", IntegerType(), "Open periods of the reference window (the end of the training data)"),
+                col("n_recent", IntegerType(), "Open periods since the live model was trained (at most monitor.recent_periods)"),
+                col("level_reference", DoubleType(), "Mean demand per open period, reference window"),
+                col("level_recent", DoubleType(), "Mean demand per open period, recent window"),
+                col("level_ratio", DoubleType(), "level_recent / level_reference (null: no demand in the reference)"),
+                col("level_p", DoubleType(), "Mann-Whitney U two-sided p-value, recent vs reference"),
+                col("spread_ratio", DoubleType(), "Standard deviation recent / reference (null: constant reference)"),
+                col("spread_p", DoubleType(), "Brown-Forsythe (Levene, median-centred) p-value"),
+                col("zero_share_reference", DoubleType(), "Share of open periods without demand, reference"),
+                col("zero_share_recent", DoubleType(), "Share of open periods without demand, recent"),
+                col("zero_share_p", DoubleType(), "Fisher exact test p-value on the zero counts"),
+                col("p_threshold", DoubleType(), "A test flags below this p-value (monitor.p_value)", False),
+                col("data_drift", BooleanType(), "Level, spread or zero share changed (test and size)", False),
+                col("n_errors", IntegerType(), "Periods with a realized error of the live model"),
+                col("realized_mae", DoubleType(), "Live model's mean absolute error on those periods"),
+                col("promised_mae", DoubleType(), "Mean absolute error its backtest promised (mean over windows)"),
+                col("error_ratio", DoubleType(), "realized_mae / promised_mae (null: nothing to compare, see note)"),
+                col("error_ratio_threshold", DoubleType(), "Flags above this ratio (monitor.error_ratio)", False),
+                col("cusum", DoubleType(), "Largest one-sided CUSUM of the errors in units of promised_mae"),
+                col("cusum_threshold", DoubleType(), "CUSUM alarm threshold (monitor.cusum_h)", False),
+                col("bias", DoubleType(), "Mean error / mean actual on the realized periods"),
+                col("bias_p", DoubleType(), "Sign test p-value (binomial) of the errors' signs"),
+                col("concept_drift", BooleanType(), "Errors broke the backtest's promise (ratio, CUSUM or bias)", False),
+                col("retrain", BooleanType(), "Drifting: the next retraining decision covers this segment", False),
+                col("reasons", StringType(), "What drifted, comma-separated (level, spread, zero_share, error_ratio, cusum, bias)"),
+                col("note", StringType(), "Why a figure is null or the segment was not judged"),
+                col("run_date", DateType(), "Run date of the monitor run", False),
+                col("run_id", StringType(), "Monitor run", False),
+            ]
+        ),
+        comment="Drift per segment and run date: data drift since training and the live model's realized error.",
+        partition_by=("run_date",),
+        zorder_by=("segment_id",),
+    )
+
+
 PIPELINE_RUNS = TableContract(
     schema=StructType(
         [

@@ -25,6 +25,13 @@ DENSE = ["85123A", "22423", "84879", "21212", "47566", "20725"]
 SOURCE = DEFAULT_CONFIG.parent.parent / "data" / "online_retail_II_transactions.csv.xz"
 
 
+# Tests of orchestration, clusters and faults check how jobs run, not how well models forecast:
+# they backtest cheap candidates in two windows (the model tests and the golden chain cover the
+# full default list).
+QUICK_EVALUATION = {"candidates": ["seasonal_naive", "dot", "combo_median"], "intermittent_candidates": ["tsb"],
+                    "windows": 2}
+
+
 def write_config(folder: Path, overrides: dict[str, Any] | None = None) -> Config:
     """The bundled demo config with a lake in ``folder`` and ``overrides`` merged in."""
     raw = yaml.safe_load(DEFAULT_CONFIG.read_text())
@@ -39,6 +46,24 @@ def write_config(folder: Path, overrides: dict[str, Any] | None = None) -> Confi
     path = folder / "lakecast.yaml"
     path.write_text(yaml.safe_dump(raw))
     return load_config(path)
+
+
+def invoice_line(number: int, code: str, day: pd.Timestamp, quantity: int, price: float = 1.5) -> dict[str, Any]:
+    """One invoice line in the bundled data's layout (the demo config reads it as is)."""
+    return {"Invoice": f"{number:07d}", "StockCode": code, "Description": f"item {code}", "Quantity": quantity,
+            "InvoiceDate": f"{day.month}/{day.day}/{day.year} 10:00", "Price": price, "Customer ID": "",
+            "Country": "United Kingdom"}
+
+
+def synthetic_lake(spark, folder: Path, lines: pd.DataFrame, overrides: dict[str, Any]) -> tuple[Config, Path]:
+    """A fresh lake in ``folder`` (the session metastore's layer databases dropped) whose source
+    is ``lines``: (config, source file)."""
+    for layer in LAYERS:
+        spark.sql(f"DROP DATABASE IF EXISTS {layer} CASCADE")
+    source = folder / "lines.csv"
+    folder.mkdir(parents=True, exist_ok=True)
+    lines.to_csv(source, index=False)
+    return write_config(folder / "cfg", overrides), source
 
 
 @pytest.fixture(scope="session")

@@ -21,10 +21,11 @@ ALLOWED = {
     "jobs.core": ("jobs.core",),
     "jobs.models": ("jobs.core", "jobs.models"),
     "jobs.evaluation": ("jobs.core", "jobs.models", "jobs.evaluation"),
+    "jobs.monitoring": ("jobs.core", "jobs.monitoring"),
     "schemas": ("jobs.core", "schemas"),
     "jobs.common": ("jobs.core", "jobs.common", "schemas"),
 }
-PURE = ("jobs.core", "jobs.models", "jobs.evaluation")  # pandas only: no Spark, no lake
+PURE = ("jobs.core", "jobs.models", "jobs.evaluation", "jobs.monitoring")  # pandas only: no Spark, no lake
 
 
 def project_sources() -> dict[str, str]:

@@ -16,9 +16,10 @@ from jobs.accuracy import accuracy
 from jobs.evaluate import evaluate
 from jobs.features import features
 from jobs.ingest import ingest
+from jobs.monitor import monitor
 from jobs.score import score
 from jobs.train import train
-from tests.conftest import LAYERS, write_config
+from tests.conftest import invoice_line, synthetic_lake
 
 FIRST = dt.date(2011, 6, 23)
 LATER = dt.date(2011, 6, 30)
@@ -32,9 +33,7 @@ def transactions() -> pd.DataFrame:
     lines = []
 
     def sell(code: str, day: pd.Timestamp, quantity: int) -> None:
-        lines.append({"Invoice": f"{len(lines):06d}", "StockCode": code, "Description": f"item {code}",
-                      "Quantity": quantity, "InvoiceDate": f"{day.month}/{day.day}/{day.year} 10:00",
-                      "Price": 1.5, "Customer ID": "", "Country": "United Kingdom"})
+        lines.append(invoice_line(len(lines), code, day, quantity))
 
     for day in days:
         sell("ACTIVE", day, int(rng.poisson(6)) + 1)
@@ -56,12 +55,7 @@ def transactions() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def odd_lake(spark, tmp_path_factory):
-    for layer in LAYERS:
-        spark.sql(f"DROP DATABASE IF EXISTS {layer} CASCADE")
-    base = tmp_path_factory.mktemp("odd")
-    source = base / "odd.csv"
-    transactions().to_csv(source, index=False)
-    cfg = write_config(base / "cfg", {
+    cfg, source = synthetic_lake(spark, tmp_path_factory.mktemp("odd"), transactions(), {
         "evaluation": {"candidates": ["seasonal_naive", "dot", "combo_median", "ensemble"],
                        "intermittent_candidates": ["tsb"], "windows": 2},
         "dataset": {"horizon": 7},
@@ -74,6 +68,7 @@ def odd_lake(spark, tmp_path_factory):
     features(spark, cfg, LATER, "features-2")
     score(spark, cfg, LATER, "score-2")
     accuracy(spark, cfg, LATER, "accuracy-2")
+    monitor(spark, cfg, LATER, "monitor-2")
     return cfg, evaluated
 
 
@@ -117,6 +112,19 @@ def test_odd_segments_are_left_out_of_backtests_and_the_summaries_do_not_crash(s
     assert len(view) and "zero" not in set(view["model"])
     scored = spark.table("gold.forecast_accuracy").toPandas()
     assert set(scored.loc[scored["status"] == "inactive", "segment_id"]) == {"ZEROS", "STOPPED"}
+
+
+def test_every_odd_segment_gets_a_drift_row_with_its_reason(spark, odd_lake):
+    rows = {r.segment_id: r for r in spark.table("gold.drift").filter(F.col("run_date") == LATER).collect()}
+    assert set(rows) == set(EXPECTED)
+    assert rows["LATE"].status == "no_model" and not rows["LATE"].retrain and "no model" in rows["LATE"].note
+    # a week of zeros after a year of zeros is no drift; a ratio over no demand is null, with why
+    for s in ("ZEROS", "STOPPED"):
+        assert rows[s].status == "judged" and not rows[s].retrain and rows[s].level_ratio is None
+        assert "no demand in the reference" in rows[s].note
+    # one sale on 06-20: four periods up to the training date, seven since; judged, no drift
+    assert (rows["ONEPOINT"].n_reference, rows["ONEPOINT"].n_recent, rows["ONEPOINT"].retrain) == (4, 7, False)
+    assert rows["CONSTANT"].spread_ratio is None and not rows["CONSTANT"].retrain
 
 
 def test_the_run_report_renders_the_odd_lake(odd_lake, tmp_path):

@@ -14,7 +14,7 @@ import pytest
 from jobs import ingest
 from jobs.cli import backfill_command
 from jobs.common.cadence import due_by_cadence
-from tests.conftest import LAYERS, write_config
+from tests.conftest import LAYERS, QUICK_EVALUATION, write_config
 
 PROJECT = Path(__file__).resolve().parents[1]
 DAGS = PROJECT / "dags"
@@ -38,13 +38,15 @@ def test_nightly_dag_structure(dagbag):
     dag = dagbag.dags["lakecast_nightly"]
     assert {t.task_id: sorted(t.downstream_task_ids) for t in dag.tasks} == {
         "ingest": ["features"],
-        "features": ["choose_training"],
+        "features": ["accuracy"],
+        "accuracy": ["monitor"],
+        "monitor": ["choose_training", "drift_alert"],
+        "drift_alert": [],
         "choose_training": ["evaluate", "keep_models"],
         "evaluate": ["train"],
         "train": ["score"],
         "keep_models": ["score"],
-        "score": ["accuracy"],
-        "accuracy": ["maintenance_due"],
+        "score": ["maintenance_due"],
         "maintenance_due": ["maintain"],
         "maintain": [],
     }
@@ -60,6 +62,18 @@ def test_run_date_is_rendered_from_the_data_interval(dagbag):
     rendered = task.render_template(task.application_args, context, jinja_env=dag.get_template_env())
     assert rendered == ["--run-date", "2011-12-09", "--run-id", "scheduled__x:features"]
     assert task.application.endswith("jobs/features.py")
+    # evaluate and train get the scope the branch decided (all, or only the drifting segments)
+    assert dag.get_task("evaluate").application_args[-4:] == ["--scope", dag_module().SCOPE,
+                                                              "--reason", dag_module().REASON]
+    assert "xcom_pull(task_ids='choose_training', key='scope')" in dag_module().SCOPE
+
+
+def dag_module():
+    if str(DAGS) not in sys.path:
+        sys.path.insert(0, str(DAGS))
+    import lakecast_nightly
+
+    return lakecast_nightly
 
 
 def test_dag_files_import_no_heavy_libraries():
@@ -98,7 +112,7 @@ def test_backfill_of_three_dates_is_resumable_and_idempotent(spark, slice_csv, t
     for layer in LAYERS:
         spark.sql(f"DROP DATABASE IF EXISTS {layer} CASCADE")
     cfg = write_config(tmp_path / "bf", {"dataset": {**write_config(tmp_path / "base").raw["dataset"],
-                                                     "source": str(slice_csv)}})
+                                                     "source": str(slice_csv)}, "evaluation": QUICK_EVALUATION})
     args = ["--start", "2011-12-07", "--end", "2011-12-09", "--config", str(cfg.path)]
     assert backfill_command(args) == 0
     tables = ("silver.demand", "gold.model_selection", "gold.models", "gold.forecasts", "gold.forecast_accuracy")
@@ -149,7 +163,8 @@ def airflow_env(home: Path, config: Path) -> dict[str, str]:
 @pytest.mark.slow
 def test_airflow_dags_test_runs_the_nightly_dag_end_to_end(slice_csv, tmp_path):
     base = write_config(tmp_path / "base")
-    cfg = write_config(tmp_path / "af", {"dataset": {**base.raw["dataset"], "source": str(slice_csv)}})
+    cfg = write_config(tmp_path / "af", {"dataset": {**base.raw["dataset"], "source": str(slice_csv)},
+                                         "evaluation": QUICK_EVALUATION})
     env = airflow_env(tmp_path / "airflow_home", cfg.path)
     airflow = str(VENV_BIN / "airflow")
     migrate = subprocess.run([airflow, "db", "migrate"], env=env, capture_output=True, text=True)
@@ -167,8 +182,13 @@ def test_airflow_dags_test_runs_the_nightly_dag_end_to_end(slice_csv, tmp_path):
 
     runs = DeltaTable(cfg.table("pipeline_runs").path).to_pandas()
     runs = runs[runs["status"] != "running"]
-    assert sorted(runs["job"]) == ["accuracy", "evaluate", "features", "ingest", "score", "train"]
+    assert sorted(runs["job"]) == ["accuracy", "evaluate", "features", "ingest", "monitor", "score", "train"]
     assert set(runs["status"]) == {"success"}
+    # the branch's decision reached the training jobs' run-log rows
+    import json
+
+    trained = json.loads(runs.loc[runs["job"] == "train", "detail"].iloc[0])
+    assert (trained["scope"], trained["training_reason"]) == ("all", "no model trained on or before the run date yet")
     assert set(runs["run_date"].astype(str)) == {"2011-12-09"}
     assert all(r.startswith("manual__") or ":" in r for r in runs["run_id"])
     forecasts = DeltaTable(cfg.table("forecasts").path).to_pandas()

@@ -14,9 +14,10 @@ from jobs.accuracy import accuracy
 from jobs.evaluate import evaluate
 from jobs.features import features
 from jobs.ingest import ingest
+from jobs.monitor import monitor
 from jobs.score import score
 from jobs.train import train
-from tests.conftest import DENSE, LAYERS, write_config
+from tests.conftest import DENSE, LAYERS, QUICK_EVALUATION, write_config
 from tests.digest import check_golden, table_digest
 
 RUN_DATE = dt.date(2011, 12, 9)
@@ -34,6 +35,7 @@ def chain(spark, slice_csv, tmp_path_factory):
     train(spark, cfg, RUN_DATE, "train-1")
     score(spark, cfg, RUN_DATE, "score-1")
     accuracy(spark, cfg, RUN_DATE, "accuracy-1")
+    monitor(spark, cfg, RUN_DATE, "monitor-1")  # no model before the date: every segment no_model
     return cfg
 
 
@@ -279,7 +281,7 @@ def test_notebooks_execute_against_the_lake(chain, name, monkeypatch):
 
 @pytest.mark.slow
 def test_cli_runs_the_chain_and_fails_clearly(slice_csv, tmp_path):
-    cfg = write_config(tmp_path / "cli")
+    cfg = write_config(tmp_path / "cli", {"evaluation": QUICK_EVALUATION})
     env = {**os.environ, "LAKECAST_CONFIG": str(cfg.path)}
     lakecast = [sys.executable, "-m", "jobs.cli"]
     failed = subprocess.run(

@@ -222,6 +222,52 @@ class EvaluationConfig(Section):
         return self
 
 
+class MonitorConfig(Section):
+    """lakecast monitor: what counts as drift, and what the nightly DAG does about it.
+
+    Windows are in periods of the dataset's frequency; None means: ``recent_periods`` the
+    horizon, ``reference_periods`` four horizons, ``min_periods`` a quarter of the horizon (at
+    least 3). A data test flags when its p-value is below ``p_value`` *and* the change is large
+    enough to matter (``min_change`` of level or spread, ``zero_share_change`` of the share of
+    zero periods). The live model's errors flag when their MAE exceeds ``error_ratio`` times its
+    backtest's, when their CUSUM (slack ``cusum_k``, in units of the backtest MAE) passes
+    ``cusum_h``, or when they lean one way (sign test below ``p_value``, mean error at least
+    ``bias`` of mean demand).
+    """
+
+    recent_periods: int | None = Field(None, ge=1)
+    reference_periods: int | None = Field(None, ge=2)
+    min_periods: int | None = Field(None, ge=2)
+    p_value: float = Field(0.01, gt=0, lt=1)
+    min_change: float = Field(0.5, gt=0)
+    zero_share_change: float = Field(0.25, gt=0, le=1)
+    error_ratio: float = Field(2.0, gt=1)
+    cusum_k: float = Field(0.5, ge=0)
+    cusum_h: float = Field(8.0, gt=0)
+    bias: float = Field(0.5, gt=0)
+    # the nightly DAG retrains the drifting segments (off: only cadence, no model, or forced)
+    retrain_on_drift: bool = True
+    # above this share of drifting segments every segment is re-evaluated and retrained
+    retrain_all_share: float = Field(0.3, gt=0, le=1)
+    # above this share of drifting segments the nightly DAG alerts (the lakecast_alerts webhook)
+    alert_share: float = Field(0.2, gt=0, le=1)
+
+    def windows(self, horizon: int) -> tuple[int, int, int]:
+        """(recent, reference, minimum) periods for a dataset of this horizon."""
+        recent = self.recent_periods or horizon
+        minimum = self.min_periods or max(3, horizon // 4)
+        return recent, self.reference_periods or 4 * horizon, min(minimum, recent)
+
+
+class TrackingSection(Section):
+    """MLflow tracking of evaluate and train runs. ``uri`` null: MLFLOW_TRACKING_URI if set,
+    else a SQLite store in ``<lake>/_mlflow`` (a local lake)."""
+
+    enabled: bool = True
+    uri: str | None = None
+    experiment: str = Field("lakecast", min_length=1)
+
+
 class LakeSection(Section):
     root: str = Field(min_length=1)
     # embedded Derby metastore folder (default <root>/_metastore for a local lake)
@@ -264,6 +310,8 @@ class ConfigFile(Section):
     evaluation: EvaluationConfig = EvaluationConfig()
     privacy: PrivacySection = PrivacySection()
     maintenance: MaintenanceSection = MaintenanceSection()
+    monitor: MonitorConfig = MonitorConfig()
+    tracking: TrackingSection = TrackingSection()
 
     @field_validator("tables")
     @classmethod
@@ -294,6 +342,8 @@ class Config:
     evaluation: EvaluationConfig
     privacy: PrivacySection = PrivacySection()
     maintenance: MaintenanceSection = MaintenanceSection()
+    monitor: MonitorConfig = MonitorConfig()
+    tracking: TrackingSection = TrackingSection()
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
 
     @property
@@ -432,5 +482,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         evaluation=evaluation,
         privacy=file.privacy,
         maintenance=file.maintenance,
+        monitor=file.monitor,
+        tracking=file.tracking,
         raw=raw,
     )

@@ -10,6 +10,7 @@ from schemas.gold import (
     PIPELINE_RUNS,
     backtest_forecasts_contract,
     backtest_metrics_contract,
+    drift_contract,
     forecast_accuracy_contract,
     forecasts_contract,
     model_selection_contract,
@@ -34,6 +35,7 @@ def contract_for(cfg: Config, logical: str) -> TableContract:
         "backtest_forecasts": lambda: backtest_forecasts_contract(keys),
         "model_selection": lambda: model_selection_contract(keys),
         "forecast_accuracy": lambda: forecast_accuracy_contract(keys),
+        "drift": lambda: drift_contract(keys),
     }
     if logical not in factories:
         raise ConfigError(f"no contract for table {logical!r}; known: {sorted(factories)}")

@@ -7,6 +7,7 @@ as ``<layer>.<table>``, so ``spark.sql("select * from bronze.sales")`` works in 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import re
 from typing import Any
@@ -160,6 +161,30 @@ def history_as_of(spark: SparkSession, cfg: Config, run_date: dt.date) -> DataFr
     """``silver.demand`` up to ``run_date``'s last complete period: what a model may learn from
     on that date (see :func:`demand_as_of`)."""
     return demand_as_of(spark, cfg, run_date).filter(F.col("ds") <= F.lit(cfg.dataset.origin(run_date)))
+
+
+def read_table_at(spark: SparkSession, ref: TableRef, versions: dict[str, int] | None = None) -> DataFrame:
+    """The table, or the version ``versions`` records for it (Delta time travel)."""
+    if versions and ref.name in versions:
+        return spark.read.format("delta").option("versionAsOf", versions[ref.name]).load(ref.path)
+    return spark.table(ref.name)
+
+
+def recorded_input_versions(spark: SparkSession, cfg: Config, run_id: str, job: str) -> tuple[dt.date, dict[str, int]]:
+    """(run date, table versions read) that the run log records for a successful run of ``job``.
+
+    Raises:
+        LakecastError: when the run log has no such run, or no versions for it.
+    """
+    runs = spark.table(ensure_table(spark, cfg, "pipeline_runs").name)
+    row = runs.filter((F.col("run_id") == run_id) & (F.col("job") == job) & (F.col("status") == "success")).first()
+    if row is None:
+        raise LakecastError(f"{cfg.table('pipeline_runs').name} has no successful {job} run {run_id!r}; "
+                            f"SELECT run_id, run_date FROM {cfg.table('pipeline_runs').name} WHERE job = '{job}' lists them")
+    versions = json.loads(row.detail or "{}").get("input_versions")
+    if not versions:
+        raise LakecastError(f"run {run_id!r} recorded no input table versions (it predates them): it cannot be replayed")
+    return row.run_date, {k: int(v) for k, v in versions.items()}
 
 
 def current_models(models: DataFrame, run_date: dt.date) -> DataFrame:

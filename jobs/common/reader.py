@@ -66,6 +66,22 @@ def read_table(
     return read_arrow(name, cfg, columns, filters).to_pandas()
 
 
+def table_versions(cfg: Config) -> dict[str, int]:
+    """The current Delta version of every lake table that exists, by metastore name: what a job
+    starting now reads. ``VERSION AS OF`` (SQL) or ``versionAsOf`` (reader option) reads a table
+    as it was at a recorded version."""
+    from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError
+
+    versions = {}
+    for logical, name in sorted(cfg.tables.items()):
+        try:
+            versions[name] = DeltaTable(cfg.table(logical).path, without_files=True).version()
+        except TableNotFoundError:
+            continue
+    return versions
+
+
 def demand_built_as_of(cfg: Config) -> Any:
     """The date ``silver.demand`` was last built for (a ``datetime.date``), or None before the
     first features run."""

@@ -65,10 +65,10 @@ def record_run(
 
 
 def begin_run(spark: SparkSession, cfg: Config, *, run_id: str, job: str, run_date: dt.date,
-              started_at: dt.datetime) -> None:
+              started_at: dt.datetime, detail: dict[str, Any] | None = None) -> None:
     """The run's ``running`` row, appended before the job touches any table."""
     record_run(spark, cfg, run_id=run_id, job=job, run_date=run_date, started_at=started_at,
-               finished_at=started_at, status="running", metrics=JobMetrics(), error=None)
+               finished_at=started_at, status="running", metrics=JobMetrics(detail=detail or {}), error=None)
 
 
 def completed_dates(spark: SparkSession, cfg: Config, jobs: list[str]) -> set[dt.date]:

@@ -70,10 +70,12 @@ def run_job(name: str, body: JobBody, args: argparse.Namespace) -> int:
         return 2
     run_id = args.run_id or new_run_id(name, args.run_date)
     started = dt.datetime.now(dt.timezone.utc)
-    metrics, error, code, spark, seen = JobMetrics(), None, 0, None, None
+    metrics, error, code, spark, seen, inputs = JobMetrics(), None, 0, None, None, {}
     try:
         spark = get_spark(cfg, f"lakecast-{name}")
-        begin_run(spark, cfg, run_id=run_id, job=name, run_date=args.run_date, started_at=started)
+        inputs = input_versions(cfg)
+        begin_run(spark, cfg, run_id=run_id, job=name, run_date=args.run_date, started_at=started,
+                  detail={"input_versions": inputs})
         with watch(spark, name) as seen:
             metrics = body(spark, cfg, args, run_id) or JobMetrics()
     except (LakecastError, FileNotFoundError) as exc:
@@ -92,6 +94,14 @@ def run_job(name: str, body: JobBody, args: argparse.Namespace) -> int:
     finished = dt.datetime.now(dt.timezone.utc)
     if seen is not None:  # how far the Spark work got, failed runs included
         metrics.detail["progress"] = seen.summary()
+    metrics.detail["input_versions"] = inputs
+    if spark is not None:
+        from jobs.common.tracking import track_run
+
+        tracked = track_run(cfg, job=name, run_id=run_id, run_date=args.run_date, started=started, finished=finished,
+                            succeeded=code == 0, metrics=metrics, inputs=inputs, scope=getattr(args, "scope", None))
+        if tracked:
+            metrics.detail["mlflow_run_id"] = tracked
     if spark is not None:
         try:
             record_run(
@@ -105,6 +115,18 @@ def run_job(name: str, body: JobBody, args: argparse.Namespace) -> int:
     log.info("%s %s %s in %.1f s", name, args.run_date, "succeeded" if code == 0 else "failed",
              (finished - started).total_seconds())
     return code
+
+
+def input_versions(cfg: Config) -> dict[str, int]:
+    """The Delta version of every lake table as the job starts (what it reads), for the run log;
+    empty, with a warning, when the versions cannot be read (never a reason to fail the job)."""
+    from jobs.common.reader import table_versions
+
+    try:
+        return table_versions(cfg)
+    except Exception as exc:
+        log.warning("could not read the lake's table versions for the run log: %s", exc)
+        return {}
 
 
 def job_parser(name: str, description: str) -> argparse.ArgumentParser:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pyspark.sql import SparkSession
 
 from jobs.common.config import Config
-from jobs.core.names import INACTIVE
+from jobs.core.names import CONCEPT_DRIFT_REASONS, DATA_DRIFT_REASONS, INACTIVE
 
 
 def create_forecast_views(spark: SparkSession, cfg: Config) -> None:
@@ -45,5 +45,25 @@ def create_accuracy_views(spark: SparkSession, cfg: Config) -> None:
     )
 
 
+def create_drift_views(spark: SparkSession, cfg: Config) -> None:
+    """``gold.drift_summary``: per monitor run date, the segments judged and the share drifting,
+    in total and per reason."""
+    table = cfg.table("drift")
+    reasons = ", ".join(f"count_if(array_contains(split(reasons, ','), '{r}')) AS {r}"
+                        for r in (*DATA_DRIFT_REASONS, *CONCEPT_DRIFT_REASONS))
+    spark.sql(
+        f"""CREATE OR REPLACE VIEW {table.database}.drift_summary
+        COMMENT 'Share of segments drifting per monitor run date, and how many per reason'
+        AS SELECT run_date, count(*) AS segments,
+                  count_if(status != 'no_model') AS with_model,
+                  count_if(status = 'judged') AS judged,
+                  count_if(retrain) AS drifting,
+                  try_divide(count_if(retrain), count_if(status != 'no_model')) AS drifting_share,
+                  count_if(data_drift) AS data_drift, count_if(concept_drift) AS concept_drift, {reasons}
+        FROM {table.name} GROUP BY run_date"""
+    )
+
+
 # Each view-creating function and the logical tables it reads.
-VIEWS = {create_forecast_views: ("forecasts", "demand"), create_accuracy_views: ("forecast_accuracy",)}
+VIEWS = {create_forecast_views: ("forecasts", "demand"), create_accuracy_views: ("forecast_accuracy",),
+         create_drift_views: ("drift",)}

@@ -85,4 +85,15 @@ TABLES = {
     "backtest_forecasts": "gold.backtest_forecasts",
     "model_selection": "gold.model_selection",
     "forecast_accuracy": "gold.forecast_accuracy",
+    "drift": "gold.drift",
 }
+
+# Why lakecast monitor flags a segment (gold.drift.reasons): the data since the live model was
+# trained differs from what it learned on (level, spread, share of zero periods), or its
+# realized errors broke what its backtest promised (error ratio, CUSUM alarm, one-sided errors).
+DATA_DRIFT_REASONS = ("level", "spread", "zero_share")
+CONCEPT_DRIFT_REASONS = ("error_ratio", "cusum", "bias")
+# gold.drift.status: judged, or why not (too few periods since training, no model yet).
+DRIFT_STATUSES = ("judged", "too_few_periods", "no_model")
+# Which segments evaluate and train cover (--scope): all of them, or those gold.drift flags.
+SCOPES = ("all", "drifting")

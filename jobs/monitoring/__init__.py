@@ -1,0 +1,1 @@
+"""Drift of segments and live models: plain pandas and scipy, no Spark."""
