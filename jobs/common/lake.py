@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import logging
 import re
+import time
 from typing import Any
 
 import delta.exceptions
@@ -90,15 +91,17 @@ def ensure_table(spark: SparkSession, cfg: Config, logical: str) -> TableRef:
     """
     ref = cfg.table(logical)
     contract = contract_for(cfg, logical)
-    for attempt in range(3):
+    for attempt in range(CREATE_ATTEMPTS):
         try:
             if _create_if_missing(spark, cfg, ref, contract):
                 return ref
             break
         except Exception as exc:
-            if attempt == 2 or not (isinstance(exc, CONFLICTS) or "ALREADY_EXISTS" in str(exc)):
+            racing = isinstance(exc, CONFLICTS) or any(mark in str(exc) for mark in CREATION_RACE)
+            if attempt == CREATE_ATTEMPTS - 1 or not racing:
                 raise
             log.info("%s was being created by another job at the same moment; checking it again", ref.name)
+            time.sleep(1.0 + attempt)  # the other job's first commit lands meanwhile
     registered = spark.sql(f"DESCRIBE DETAIL {ref.name}").first()["location"]
     if _normalise(registered) != _normalise(ref.path):
         raise TableProblem(
@@ -114,6 +117,13 @@ def ensure_table(spark: SparkSession, cfg: Config, logical: str) -> TableRef:
             "or move the table away and rerun the job that writes it"
         )
     return ref
+
+
+# What another job creating the same table at the same moment looks like: the table or its
+# registration appeared between our check and our create, or its folder has files but its first
+# commit has not landed yet.
+CREATION_RACE = ("ALREADY_EXISTS", "DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION")
+CREATE_ATTEMPTS = 5
 
 
 def _create_if_missing(spark: SparkSession, cfg: Config, ref: TableRef, contract: Any) -> bool:
