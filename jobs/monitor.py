@@ -33,7 +33,7 @@ from jobs.common.lake import current_models, ensure_table, history_as_of, replac
 from jobs.common.runlog import JobMetrics
 from jobs.common.runs import job_parser, run_job
 from jobs.common.views import create_drift_views
-from jobs.core.calendar import last_complete_period
+from jobs.core.calendar import last_complete_period, periods_back
 from jobs.core.names import BASELINE, CONCEPT_DRIFT_REASONS, DATA_DRIFT_REASONS
 from jobs.monitoring.drift import DriftSettings, segment_drift
 
@@ -86,6 +86,16 @@ def monitor(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str) ->
     history = history_as_of(spark, cfg, run_date).filter(~F.col("is_closed"))
     live = live_models(spark, cfg, run_date)
     series = history.select(*keys, "segment_id", "ds", "y").join(live, "segment_id", "left")
+    # Only the end of each model's training data is compared: leave out older periods before the
+    # per-segment pandas step (three reference windows back, so closed periods cannot starve it)
+    trained = [r.trained_on for r in live.select("trained_on").distinct().collect() if r.trained_on is not None]
+    if trained:
+        starts = spark.createDataFrame(
+            [(d, periods_back(last_complete_period(d, dataset.frequency), 3 * settings.reference, dataset.frequency))
+             for d in trained], "trained_on date, window_start date")
+        series = (series.join(F.broadcast(starts), "trained_on", "left")
+                  .filter(F.col("window_start").isNull() | (F.col("ds") >= F.col("window_start")))
+                  .drop("window_start"))
     errors = (
         accuracy.join(live.select("segment_id", "model_version"), ["segment_id", "model_version"])
         .filter(F.col("ds") <= F.lit(dataset.origin(run_date)))
