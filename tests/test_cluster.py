@@ -94,10 +94,14 @@ def forecasts(path: str) -> dict:
 
 @pytest.mark.slow
 def test_chain_on_a_standalone_cluster_matches_local_mode(spark, cluster, slice_csv, tmp_path):
-    base = write_config(tmp_path / "base").raw["dataset"]
+    raw = write_config(tmp_path / "base").raw
+    base = raw["dataset"]
     # Prophet too: its Stan fits must run on the executors
     quick = {**QUICK_EVALUATION, "candidates": [*QUICK_EVALUATION["candidates"], "prophet"]}
-    on_cluster = write_config(tmp_path / "cluster", {"dataset": {**base, "source": str(slice_csv)}, "evaluation": quick})
+    # a two-core worker: Delta's state in two tasks, as lakecast does on a local master
+    small = {"conf": {**raw["spark"]["conf"], "spark.databricks.delta.snapshotPartitions": "2"}}
+    on_cluster = write_config(tmp_path / "cluster", {"dataset": {**base, "source": str(slice_csv)},
+                                                     "evaluation": quick, "spark": small})
     submit = str(SPARK_HOME / "bin" / "spark-submit")
     for job in ("ingest", "features", "evaluate", "train", "score"):
         out = subprocess.run(

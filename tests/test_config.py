@@ -102,3 +102,12 @@ def test_a_job_exits_2_on_a_bad_config_without_touching_the_lake(tmp_path):
     assert result.returncode == 2, result.stderr
     assert "dataset.frequency = 'hourly'" in result.stderr
     assert not (tmp_path / "lake").exists()
+
+
+def test_a_local_master_computes_delta_state_in_one_task_per_core(spark):
+    """Delta's default of 50 snapshot tasks is sized for a cluster; lakecast's session on a local
+    master (also under spark-submit) uses one per core unless spark.conf sets it."""
+    from jobs.common.spark import SNAPSHOT_PARTITIONS
+
+    assert spark.sparkContext.master == "local[2]"
+    assert spark.conf.get(SNAPSHOT_PARTITIONS) == "2"

@@ -108,29 +108,31 @@ def contents(spark, table, drop=("run_id",)):
 
 
 @pytest.mark.slow
-def test_backfill_of_three_dates_is_resumable_and_idempotent(spark, slice_csv, tmp_path, capsys):
+def test_backfill_is_resumable_and_a_forced_rerun_is_idempotent(spark, slice_csv, tmp_path, capsys):
     for layer in LAYERS:
         spark.sql(f"DROP DATABASE IF EXISTS {layer} CASCADE")
     cfg = write_config(tmp_path / "bf", {"dataset": {**write_config(tmp_path / "base").raw["dataset"],
                                                      "source": str(slice_csv)}, "evaluation": QUICK_EVALUATION})
-    args = ["--start", "2011-12-07", "--end", "2011-12-09", "--config", str(cfg.path)]
+    args = ["--start", "2011-12-08", "--end", "2011-12-09", "--config", str(cfg.path)]
     assert backfill_command(args) == 0
     tables = ("silver.demand", "gold.model_selection", "gold.models", "gold.forecasts", "gold.forecast_accuracy")
     first = {t: contents(spark, t) for t in tables}
     dates = {r.run_date for r in spark.table("gold.forecasts").select("run_date").distinct().collect()}
-    assert dates == {dt.date(2011, 12, 7), dt.date(2011, 12, 8), dt.date(2011, 12, 9)}
-    # 12-07 has no model yet: trained; 12-08 and 12-09 (weekly on Monday) keep it
+    assert dates == {dt.date(2011, 12, 8), dt.date(2011, 12, 9)}
+    # 12-08 has no model yet: trained; 12-09 (weekly on Monday, no drift judged yet) keeps it
     assert {r.run_date for r in spark.table("gold.models").select("run_date").distinct().collect()} == {
-        dt.date(2011, 12, 7)
+        dt.date(2011, 12, 8)
     }
     capsys.readouterr()
     assert backfill_command(args) == 0  # resumed: everything complete, nothing rerun
-    assert capsys.readouterr().out.count("already complete, skipped") == 3
-    assert backfill_command([*args, "--force"]) == 0
+    assert capsys.readouterr().out.count("already complete, skipped") == 2
+    # forced: the last date runs again and every table is as it was
+    assert backfill_command(["--start", "2011-12-09", "--end", "2011-12-09", "--config", str(cfg.path), "--force"]) == 0
+    assert "already complete" not in capsys.readouterr().out
     assert {t: contents(spark, t) for t in tables} == first
     runs = spark.table("gold.pipeline_runs").filter("status <> 'running'")
     assert runs.filter("status = 'failed'").count() == 0
-    assert runs.filter("job = 'score'").count() == 6
+    assert runs.filter("job = 'score'").count() == 3
 
 
 def test_a_failing_job_exits_non_zero_and_leaves_a_failed_row(spark, make_cfg):

@@ -60,10 +60,6 @@ def session_conf(cfg: Config) -> dict[str, str]:
         )
     if not under_spark_submit():
         conf["spark.master"] = cfg.spark_master
-        # Delta computes a table's state in 50 tasks by default, sized for a cluster; on a local
-        # master that costs ~2 s per snapshot of even a tiny table (ingest of the test slice:
-        # 46 s with 50, 30 s with 2). The config's spark.conf can set it back.
-        conf["spark.databricks.delta.snapshotPartitions"] = "2"
         delta_jars = jars.local_jars()
         if not delta_jars:
             raise RuntimeError(
@@ -98,11 +94,24 @@ def get_spark(cfg: Config, app_name: str = "lakecast") -> SparkSession:
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
+    size_for_local_master(spark, cfg)
     check_metastore(spark, cfg)
     log.info(
         "spark %s master=%s lake=%s", spark.version, spark.sparkContext.master, cfg.lake_root
     )
     return spark
+
+
+SNAPSHOT_PARTITIONS = "spark.databricks.delta.snapshotPartitions"
+
+
+def size_for_local_master(spark: SparkSession, cfg: Config) -> None:
+    """Delta computes a table's state in 50 tasks by default, sized for a cluster; on a local
+    master that costs seconds per snapshot of even a tiny table (features of the test slice under
+    spark-submit: 60 s with 50, 44 s with 2). On a local master, launched by lakecast or by
+    spark-submit, use one task per core instead; the config's spark.conf can set it."""
+    if spark.sparkContext.master.startswith("local") and SNAPSHOT_PARTITIONS not in cfg.spark_conf:
+        spark.conf.set(SNAPSHOT_PARTITIONS, str(spark.sparkContext.defaultParallelism))
 
 
 class MetastoreUnavailable(LakecastError):
