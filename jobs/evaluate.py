@@ -23,6 +23,7 @@ import dataclasses
 import datetime as dt
 import json
 import logging
+import math
 import sys
 
 import pandas as pd
@@ -42,6 +43,7 @@ from jobs.evaluation.candidates import EvaluationSettings, candidate_specs, ense
 from jobs.evaluation.ensemble import describe, learn_ensembles
 from jobs.evaluation.scorecard import held_out_strategies, print_scorecard, summarise
 from jobs.evaluation.segment import FORECAST_ROW, METRICS_ROW, backtest_rows, ensemble_rows, selection_row
+from jobs.evaluation.race import ClassRace, RaceSettings, race, replayed, sample_shares
 from jobs.evaluation.selection import portfolios
 
 log = logging.getLogger(__name__)
@@ -126,6 +128,69 @@ def ensemble_backtest(backtest: DataFrame, segments: DataFrame, settings: Evalua
     return ensemble, final
 
 
+def backtest_of(inputs: DataFrame, settings: EvaluationSettings, schema: StructType, partitions: int) -> DataFrame:
+    """Every segment's backtest rows (both kinds), persisted: ``inputs`` are the segments'
+    calendars with their demand class and production spec."""
+
+    def backtest_group(pdf: pd.DataFrame) -> pd.DataFrame:
+        return backtest_rows(pdf, settings)
+
+    return (
+        inputs.repartition(partitions, *settings.keys)
+        .groupBy(*settings.keys)
+        .applyInPandas(backtest_group, schema=schema)
+        .persist(StorageLevel.MEMORY_AND_DISK)  # one backtest, two tables and the ensemble
+    )
+
+
+def race_candidates(inputs: DataFrame, segments: DataFrame, settings: EvaluationSettings, schema: StructType,
+                    partitions: int, race_settings: RaceSettings
+                    ) -> tuple[EvaluationSettings, list[DataFrame], DataFrame | None, list[ClassRace]]:
+    """Race the candidates on a sample of each demand class (:mod:`jobs.evaluation.race`).
+
+    Returns the settings without the families each class dropped; what to unpersist; the sampled
+    segments' backtest rows that are already final (the segments of classes that dropped nothing,
+    which are not backtested again), None when no class was sampled; and each class's race."""
+    sizes = segments.filter(F.col("eligible")).groupBy("demand_class").count().toPandas()
+    shares, unraced = sample_shares(dict(zip(sizes["demand_class"], sizes["count"])), race_settings)
+    for r in unraced:
+        print(f"evaluate: race {r.describe()}")
+    if not shares:
+        return settings, [], None, unraced
+    threshold = F.lit(0)
+    for demand_class, share in shares.items():
+        threshold = F.when(F.col("demand_class") == demand_class, F.lit(math.ceil(share * 10_000))).otherwise(threshold)
+    sampled = inputs.filter(F.col("eligible") & (F.pmod(F.xxhash64("segment_id"), F.lit(10_000)) < threshold))
+    print(f"evaluate: racing the candidates on about {race_settings.sample_segments:,} segments of "
+          f"{', '.join(shares)} first")
+    first = backtest_of(sampled, settings, schema, partitions)
+    names = fitted(list(settings.specs))
+    own_fits = first.filter(F.col("model").isin(names) & (F.col("kind") == METRICS_ROW))
+    fits = own_fits.select("segment_id", "model", "seconds").join(
+        sampled.select("segment_id", "demand_class").distinct(), "segment_id").toPandas()
+    stored = first.filter(F.col("model").isin(names)).persist(StorageLevel.MEMORY_AND_DISK)
+
+    def replay(trial: EvaluationSettings, demand_class: str) -> pd.DataFrame:
+        def group(history: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+            return replayed(history, rows, trial) if len(history) and len(rows) else pd.DataFrame(
+                columns=schema.fieldNames())
+
+        own = sampled.filter(F.col("demand_class") == demand_class)
+        return (own.groupBy("segment_id")
+                .cogroup(stored.join(own.select("segment_id").distinct(), "segment_id", "left_semi")
+                         .groupBy("segment_id"))
+                .applyInPandas(group, schema=schema).toPandas())
+
+    races = race(fits, settings, race_settings, replay)
+    for r in races:
+        print(f"evaluate: race {r.describe()}")
+        log.info("race %s", r.describe())
+    dropped = {r.demand_class: tuple(r.dropped) for r in races if r.dropped}
+    final = sampled.filter(~F.col("demand_class").isin(list(dropped))).select("segment_id").distinct()
+    kept = first.join(final, "segment_id", "left_semi")
+    return dataclasses.replace(settings, dropped=dropped), [first, stored], kept, [*unraced, *races]
+
+
 def segments_with_production(history: DataFrame, models: DataFrame, run_date: dt.date, keys: list[str]) -> DataFrame:
     """One row per segment: keys, eligibility, demand class (intermittent when its lifecycle,
     from features, says so) and the spec of the model in production."""
@@ -157,28 +222,32 @@ def evaluate(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str, f
     segments = segments_with_production(history, spark.table(models_ref.name), run_date, keys).cache()
     columns = [*keys, "segment_id", "ds", "y", "is_closed", "eligible", *dataset.regressors]
     partitions = 16 * spark.sparkContext.defaultParallelism
-
-    def backtest_group(pdf: pd.DataFrame) -> pd.DataFrame:
-        return backtest_rows(pdf, settings)
-
     schema = backtest_schema(contract_for(cfg, "backtest_metrics").schema,
                              contract_for(cfg, "backtest_forecasts").schema)
-    backtest = (
-        history.select(*columns)
-        .join(segments.select("segment_id", "demand_class", "production_spec"), "segment_id")
-        .repartition(partitions, *keys)
-        .groupBy(*keys)
-        .applyInPandas(backtest_group, schema=schema)
-        .persist(StorageLevel.MEMORY_AND_DISK)  # one backtest, two tables and the ensemble
-    )
+    inputs = history.select(*columns).join(
+        segments.select("segment_id", "demand_class", "production_spec"), "segment_id")
+    race_settings = RaceSettings(**cfg.evaluation.race.model_dump())
+    races: list[ClassRace] = []
+    persisted: list[DataFrame] = []
+    raced = None
+    if race_settings.enabled and scope == "all":  # a drifting scope is too few segments to race
+        settings, persisted, raced, races = race_candidates(inputs, segments, settings, schema, partitions,
+                                                            race_settings)
+    if raced is not None:
+        rest = backtest_of(inputs.join(raced.select("segment_id").distinct(), "segment_id", "left_anti"),
+                           settings, schema, partitions)
+        persisted, backtest = [*persisted, rest], raced.unionByName(rest)
+    else:
+        backtest = backtest_of(inputs, settings, schema, partitions)
+        persisted.append(backtest)
     ensemble, final_weights = ensemble_backtest(backtest, segments, settings, schema, partitions)
     rows = backtest if ensemble is None else backtest.unionByName(ensemble)
     kind = F.col("kind")
     replace_run_date(spark, metrics_ref, rows.filter(kind == METRICS_ROW), run_date)
     replace_run_date(spark, forecasts_ref, rows.filter(kind == FORECAST_ROW), run_date)
-    for persisted in (backtest, ensemble):
-        if persisted is not None:
-            persisted.unpersist()
+    for frame in [*persisted, ensemble]:
+        if frame is not None:
+            frame.unpersist()
     written = spark.table(metrics_ref.name).filter(F.col("run_date") == F.lit(run_date))
     scored = written.select(*SCORED_COLUMNS).toPandas()
     classes = segments.select("segment_id", "demand_class").toPandas()
@@ -213,7 +282,8 @@ def evaluate(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str, f
         segments_fallback=decisions.get("fallback", 0),
         detail=json.loads(summary["families"].set_index("model").to_json(orient="index"))
         | {"scope": scope, "segments": len(classes), "decisions": decisions, "portfolio": dict(chosen_settings.portfolio),
-           "overall": {**summary["overall"], "held_out": json.loads(held.to_json(orient="index"))}},
+           "overall": {**summary["overall"], "held_out": json.loads(held.to_json(orient="index"))},
+           "race": {r.demand_class: r.record() for r in races}},
     )
 
 

@@ -12,7 +12,7 @@ from jobs.evaluate import evaluate
 from jobs.features import features
 from jobs.ingest import ingest
 from jobs.train import train
-from tests.conftest import DENSE, LAYERS, write_config
+from tests.conftest import DENSE, LAYERS, QUICK_EVALUATION, write_config
 
 RUN_DATE = dt.date(2011, 12, 9)
 
@@ -176,3 +176,29 @@ def test_the_ensemble_is_learned_across_segments_honestly_per_window_and_trained
     for r in chosen.values():
         if r.promoted_model == "ensemble":
             assert json.loads(r.promoted_spec)["args"]["weights"] == pytest.approx([weights[m] for m in members])
+
+
+def test_the_race_backtests_a_class_without_what_it_dropped_on_the_sample_and_records_it(spark, lake):
+    run_date = dt.date(2011, 11, 14)
+    # a loose tolerance: every family that costs anything is dropped where a class is raced
+    cfg = lake("race", {"evaluation": {**QUICK_EVALUATION,
+                                       "race": {"sample_segments": 2, "tolerance": 10.0, "min_cost_share": 0.0}}})
+    metrics = evaluate(spark, cfg, run_date, "evaluate-race")
+    races = metrics.detail["race"]
+    backtest = spark.table("gold.backtest_metrics").filter(F.col("run_date") == F.lit(run_date)).toPandas()
+    classes = (spark.table("gold.model_selection").filter(F.col("run_date") == F.lit(run_date))
+               .select("segment_id", "demand_class", "promoted_spec").toPandas())
+    raced = [c for c, r in races.items() if r["raced"]]
+    assert raced, races
+    for demand_class, r in races.items():
+        own = classes[classes["demand_class"] == demand_class]
+        models = set(backtest.loc[backtest["segment_id"].isin(own["segment_id"]), "model"])
+        if not r["raced"]:
+            assert r["dropped"] == [] and "dot" in models
+            continue
+        assert r["sampled"] >= 1 and r["dropped"] and "seasonal_naive" not in r["dropped"]
+        assert {t["family"] for t in r["trials"]} == set(r["dropped"])
+        # no segment of the class was backtested with a dropped family, nor combined or trained with one
+        assert not models & set(r["dropped"]) and "seasonal_naive" in models
+        for spec in own["promoted_spec"].dropna():
+            assert not any(f'"family": "{f}"' in spec for f in r["dropped"])

@@ -176,6 +176,19 @@ class ScheduleConfig(Section):
     retrain_day_of_month: int = Field(1, ge=1, le=28)
 
 
+class RaceConfig(Section):
+    """Racing the candidates (see :mod:`jobs.evaluation.race`): every candidate is backtested on
+    about ``sample_segments`` segments of each demand class first; a family that costs at least
+    ``min_cost_share`` of the class's fit time there and whose absence leaves the rule's held-out
+    mean MASE on the sample no worse than ``tolerance`` (relative) is not backtested on the class's
+    other segments. Classes with at most twice the sample's segments are not raced."""
+
+    enabled: bool = True
+    sample_segments: int = Field(300, ge=2)
+    tolerance: float = Field(0.0, ge=0)
+    min_cost_share: float = Field(0.05, ge=0, le=1)
+
+
 class EvaluationConfig(Section):
     """Backtests, model choice and the promotion gate.
 
@@ -198,6 +211,7 @@ class EvaluationConfig(Section):
     promotion_tolerance: float = Field(0.0, ge=0)
     cost_under: float = Field(1.0, ge=0)
     cost_over: float = Field(1.0, ge=0)
+    race: RaceConfig = RaceConfig()
 
     @field_validator("candidates")
     @classmethod

@@ -61,6 +61,8 @@ class EvaluationSettings:
     portfolio: Mapping[str, str] = field(default_factory=dict)
     # demand class -> the ensemble's weights, one per member of candidates_for's ensemble
     ensemble: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+    # demand class -> fitted candidates the race dropped for it (jobs.evaluation.race)
+    dropped: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def rank(self) -> dict[str, int]:
@@ -127,8 +129,10 @@ def candidates_for(settings: EvaluationSettings, demand_class: str) -> dict[str,
 
 
 def members_of(settings: EvaluationSettings, demand_class: str) -> list[str]:
-    """The fitted candidates of a demand class: what its combinations draw on, in this order."""
-    return list(settings.smooth) + (list(settings.intermittent) if demand_class == INTERMITTENT else [])
+    """The fitted candidates of a demand class: what its combinations draw on, in this order
+    (without those the race dropped for the class)."""
+    names = list(settings.smooth) + (list(settings.intermittent) if demand_class == INTERMITTENT else [])
+    return [n for n in names if n not in settings.dropped.get(demand_class, ())]
 
 
 def combination_members(combination: str, fitted_names: list[str]) -> list[str]:

@@ -4,7 +4,7 @@ rows (:func:`backtest_rows`) and its choice and gate decision (:func:`selection_
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import partial
 
 import pandas as pd
@@ -25,6 +25,7 @@ from jobs.evaluation.candidates import (
 from jobs.evaluation.metrics import window_metrics
 from jobs.evaluation.selection import choose
 from jobs.models import MODELS, build_model, family_of
+from jobs.models.base import Forecaster
 from jobs.models.combination import VALUES, combine
 
 
@@ -33,14 +34,16 @@ METRICS_ROW, FORECAST_ROW = "metrics", "forecast"
 BACKTEST_COLUMNS = list(dict.fromkeys(["kind", *RESULT_COLUMNS, *FORECAST_COLUMNS]))
 
 
-def backtest_rows(pdf: pd.DataFrame, settings: EvaluationSettings) -> pd.DataFrame:
+def backtest_rows(pdf: pd.DataFrame, settings: EvaluationSettings,
+                  make: Callable[[str, str], Callable[[], Forecaster]] | None = None) -> pd.DataFrame:
     """One segment's backtest: its metrics rows (``kind`` = ``metrics``: candidate and window)
     and its forecast rows (``kind`` = ``forecast``: candidate, window and period), in one frame
     with the columns of both (the evaluate job splits them into their tables); none for an
     ineligible segment.
 
     ``pdf``: the segment's calendar (keys, ``segment_id``, ``ds``, ``y``, ``is_closed``,
-    ``eligible``, the regressors) with its ``demand_class`` and ``production_spec``.
+    ``eligible``, the regressors) with its ``demand_class`` and ``production_spec``. ``make``:
+    candidate name and spec -> a factory of a fresh model (default: the spec's family).
     """
     keys, regressors = list(settings.keys), list(settings.regressors)
     out_columns = [*keys, "segment_id", *BACKTEST_COLUMNS, "run_date", "run_id"]
@@ -60,7 +63,7 @@ def backtest_rows(pdf: pd.DataFrame, settings: EvaluationSettings) -> pd.DataFra
             specs[PRODUCTION] = production
     metrics, forecasts = backtest_with_forecasts(
         pdf[["ds", "y", "is_closed", *regressors]],
-        {name: partial(build_model, spec) for name, spec in specs.items()
+        {name: (make or _factory)(name, spec) for name, spec in specs.items()
          if name not in COMBINATIONS and name not in combinations},
         combinations=combinations,
         pool=pool,
@@ -81,6 +84,10 @@ def backtest_rows(pdf: pd.DataFrame, settings: EvaluationSettings) -> pd.DataFra
         out[k] = pdf[k].iloc[0]
     out["segment_id"] = pdf["segment_id"].iloc[0]
     return out.assign(run_date=settings.run_date, run_id=settings.run_id)[out_columns]
+
+
+def _factory(name: str, spec: str) -> Callable[[], Forecaster]:
+    return partial(build_model, spec)
 
 
 def ensemble_rows(rows: pd.DataFrame, settings: EvaluationSettings, weights: Mapping[tuple[str, int], tuple[float, ...]],
