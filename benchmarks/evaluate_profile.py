@@ -7,7 +7,8 @@ predict seconds every fitted candidate recorded per segment and window in
 them by demand class (fits, seconds, seconds per fit, segments it won as their own champion: a
 family that only earns weight in a winning combination shows 0 here), and what is left outside
 the model fits: pandas and Arrow work inside the Spark tasks, scheduling, driver-side work and idle
-cores. Combinations, the pool and the ensemble are scored from their members' forecasts and cost
+cores, the race's replays on the driver. When the candidates were raced (``evaluation.race``), it
+prints each class's race too. Combinations, the pool and the ensemble are scored from their members' forecasts and cost
 no fit of their own; they are left out of the sums. Run evaluate first (``make demo``, or
 ``lakecast ingest``, ``features`` and ``evaluate`` for the date); nothing is recomputed here.
 
@@ -96,6 +97,20 @@ def main() -> None:
           "tasks, scheduling, driver-side work, idle cores)")
     for c, part in table.groupby("demand_class"):
         print(f"  class {c}: {float(part['seconds'].sum()):,.0f} core-s in fits")
+    races = detail.get("race", {})
+    if races:
+        print("\nthe race (every candidate on a sample of each class first; evaluation.race):")
+    for c, r in races.items():
+        if not r["raced"]:
+            print(f"  {c}: not raced ({r['reason']})")
+            continue
+        print(f"  {c}: {r['sampled']:,} sampled segments, {r['fit_seconds']:,.0f} core-s of fits (those of the "
+              f"dropped families are in 'everything else'), {r['replay_seconds']:,.0f} s of replays; "
+              f"rule's held-out MASE on the sample {r['full_score']:.4f} with every candidate, "
+              f"{r['score']:.4f} with those kept; dropped: {', '.join(r['dropped']) or 'none'}")
+        for t in r["trials"]:
+            print(f"    {t['family']:<15} {t['cost_share']:>5.0%} of the sample's fit time, without it "
+                  f"{t['without']:.4f} vs {t['with']:.4f}: {t['decision']}")
 
 
 if __name__ == "__main__":

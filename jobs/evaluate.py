@@ -145,18 +145,18 @@ def backtest_of(inputs: DataFrame, settings: EvaluationSettings, schema: StructT
 
 def race_candidates(inputs: DataFrame, segments: DataFrame, settings: EvaluationSettings, schema: StructType,
                     partitions: int, race_settings: RaceSettings
-                    ) -> tuple[EvaluationSettings, list[DataFrame], DataFrame | None, list[ClassRace]]:
+                    ) -> tuple[EvaluationSettings, list[DataFrame], DataFrame | None, DataFrame | None, list[ClassRace]]:
     """Race the candidates on a sample of each demand class (:mod:`jobs.evaluation.race`).
 
     Returns the settings without the families each class dropped; what to unpersist; the sampled
-    segments' backtest rows that are already final (the segments of classes that dropped nothing,
-    which are not backtested again), None when no class was sampled; and each class's race."""
+    segments' final backtest rows (none of them is backtested again) and their ids, None when no
+    class was sampled; and each class's race."""
     sizes = segments.filter(F.col("eligible")).groupBy("demand_class").count().toPandas()
     shares, unraced = sample_shares(dict(zip(sizes["demand_class"], sizes["count"])), race_settings)
     for r in unraced:
         print(f"evaluate: race {r.describe()}")
     if not shares:
-        return settings, [], None, unraced
+        return settings, [], None, None, unraced
     threshold = F.lit(0)
     for demand_class, share in shares.items():
         threshold = F.when(F.col("demand_class") == demand_class, F.lit(math.ceil(share * 10_000))).otherwise(threshold)
@@ -168,27 +168,32 @@ def race_candidates(inputs: DataFrame, segments: DataFrame, settings: Evaluation
     own_fits = first.filter(F.col("model").isin(names) & (F.col("kind") == METRICS_ROW))
     fits = own_fits.select("segment_id", "model", "seconds").join(
         sampled.select("segment_id", "demand_class").distinct(), "segment_id").toPandas()
-    stored = first.filter(F.col("model").isin(names)).persist(StorageLevel.MEMORY_AND_DISK)
+    stored = first.filter(F.col("model").isin([*names, PRODUCTION])).persist(StorageLevel.MEMORY_AND_DISK)
 
-    def replay(trial: EvaluationSettings, demand_class: str) -> pd.DataFrame:
+    def replay(trial: EvaluationSettings, demand_class: str, production: bool = False) -> DataFrame:
+        """The class's sampled segments backtested under ``trial``, replayed from ``stored``."""
         def group(history: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
-            return replayed(history, rows, trial) if len(history) and len(rows) else pd.DataFrame(
+            return replayed(history, rows, trial, production) if len(history) and len(rows) else pd.DataFrame(
                 columns=schema.fieldNames())
 
         own = sampled.filter(F.col("demand_class") == demand_class)
         return (own.groupBy("segment_id")
                 .cogroup(stored.join(own.select("segment_id").distinct(), "segment_id", "left_semi")
                          .groupBy("segment_id"))
-                .applyInPandas(group, schema=schema).toPandas())
+                .applyInPandas(group, schema=schema))
 
-    races = race(fits, settings, race_settings, replay)
+    races = race(fits, settings, race_settings, lambda trial, c: replay(trial, c).toPandas())
     for r in races:
         print(f"evaluate: race {r.describe()}")
-        log.info("race %s", r.describe())
     dropped = {r.demand_class: tuple(r.dropped) for r in races if r.dropped}
-    final = sampled.filter(~F.col("demand_class").isin(list(dropped))).select("segment_id").distinct()
-    kept = first.join(final, "segment_id", "left_semi")
-    return dataclasses.replace(settings, dropped=dropped), [first, stored], kept, [*unraced, *races]
+    raced_settings = dataclasses.replace(settings, dropped=dropped)
+    # the sample's final rows: as backtested where the class kept everything, else the replay
+    final = first.join(sampled.filter(~F.col("demand_class").isin(list(dropped))).select("segment_id").distinct(),
+                       "segment_id", "left_semi")
+    for demand_class in dropped:
+        final = final.unionByName(replay(raced_settings, demand_class, production=True))
+    final = final.persist(StorageLevel.MEMORY_AND_DISK)
+    return raced_settings, [first, stored, final], final, sampled.select("segment_id").distinct(), [*unraced, *races]
 
 
 def segments_with_production(history: DataFrame, models: DataFrame, run_date: dt.date, keys: list[str]) -> DataFrame:
@@ -229,13 +234,12 @@ def evaluate(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str, f
     race_settings = RaceSettings(**cfg.evaluation.race.model_dump())
     races: list[ClassRace] = []
     persisted: list[DataFrame] = []
-    raced = None
+    raced = sampled = None
     if race_settings.enabled and scope == "all":  # a drifting scope is too few segments to race
-        settings, persisted, raced, races = race_candidates(inputs, segments, settings, schema, partitions,
-                                                            race_settings)
+        settings, persisted, raced, sampled, races = race_candidates(inputs, segments, settings, schema, partitions,
+                                                                     race_settings)
     if raced is not None:
-        rest = backtest_of(inputs.join(raced.select("segment_id").distinct(), "segment_id", "left_anti"),
-                           settings, schema, partitions)
+        rest = backtest_of(inputs.join(sampled, "segment_id", "left_anti"), settings, schema, partitions)
         persisted, backtest = [*persisted, rest], raced.unionByName(rest)
     else:
         backtest = backtest_of(inputs, settings, schema, partitions)

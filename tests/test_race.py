@@ -23,6 +23,8 @@ SETTINGS = EvaluationSettings(
                           holidays_country=None, regressors=()),
     smooth=tuple(FAMILIES), intermittent=(), combinations=("combo_median", "pool", "ensemble"),
     run_date=dt.date(2011, 6, 1), run_id="race-test")
+ETS = candidate_specs(["ets"], frequency="daily", horizon=7, interval_width=0.8, prophet={},
+                      holidays_country=None, regressors=())["ets"]
 RACE = RaceSettings(enabled=True, sample_segments=3, tolerance=0.0, min_cost_share=0.05)
 
 
@@ -48,13 +50,18 @@ def sample():
 
 def test_the_replay_of_a_sampled_backtest_gives_its_rows_without_a_fit(sample):
     history, backtest = sample
-    h = history[history["segment_id"] == "S3"]
-    again = replayed(h, backtest[backtest["segment_id"] == "S3"], SETTINGS)
-    columns = ["kind", "model", "window", "ds", "status", "mase", "wape", "coverage", "yhat", "yhat_lower"]
+    # a segment whose production model (ETS) is not a configured candidate: backtested beside them
+    h = history[history["segment_id"] == "S3"].assign(production_spec=ETS)
+    rows = backtest_rows(h, SETTINGS)
+    assert "production" in set(rows["model"])
+    again = replayed(h, rows, SETTINGS, production=True)
+    columns = ["kind", "model", "window", "ds", "status", "mase", "wape", "coverage", "yhat", "yhat_lower", "seconds"]
     order = ["kind", "model", "window", "ds"]
-    expected = backtest[backtest["segment_id"] == "S3"][columns].sort_values(order, na_position="first")
+    expected = rows[columns].sort_values(order, na_position="first")
     got = again[columns].sort_values(order, na_position="first")
     pd.testing.assert_frame_equal(got.reset_index(drop=True), expected.reset_index(drop=True))
+    # the race leaves production out: it judges the configured candidates
+    assert "production" not in set(replayed(h, rows, SETTINGS)["model"])
     # without theta: no theta rows, and the median combination is recombined from the two left
     trial = dataclasses.replace(SETTINGS, dropped={"smooth": ("theta",)})
     fewer = replayed(h, backtest[backtest["segment_id"] == "S3"], trial)
@@ -85,7 +92,7 @@ def test_the_race_keeps_what_the_rule_needs_and_records_why(sample):
     assert set(tried) == {"dot", "theta"}  # the baseline is never raced
     assert [t["family"] for t in result.trials] == sorted(tried, key=lambda f: -tried[f]["seconds"])
     for t in result.trials:  # each decision is the one its figures say (tolerance 0)
-        assert (t["decision"] == "dropped") == (t["without"] <= t["with"])
+        assert (t["decision"] == "dropped") == (t["without"] <= result.full_score)
     # on trends, without both Theta families only seasonal naive is left: far worse, so one stays
     assert len(result.dropped) < 2
     assert score(history, backtest, ["dot", "theta"]) > 1.5 * result.full_score

@@ -6,9 +6,11 @@ demand class's segments. On that sample this module replays the class's held-out
 windows that ended by its cutoff) with the configured rule, first with every candidate, then
 without each costly family in turn, the costliest first, from the sample's own window forecasts:
 no fit is repeated, the combinations, the pool and the ensemble are recombined without the
-family. A family whose absence leaves the rule's held-out mean MASE no worse than
-``tolerance`` (relative) is dropped for the class: the class's other segments are backtested,
-combined, chosen and trained without it. It neither wins there nor earns the combinations
+family. A family is dropped for the class when, without it and the families dropped before it,
+the rule's held-out mean MASE is at most ``tolerance`` (relative) worse than with every candidate:
+``tolerance`` is the whole accuracy the class may give up for speed, on the sample. The class's
+other segments are then backtested, combined, chosen and trained without it, and the sample's own
+rows are the replay without it. It neither wins there nor earns the combinations
 anything measurable. What was dropped, for which class, and the figures it was judged on are
 the :class:`ClassRace` records the job prints and writes to the run log.
 
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,7 +53,7 @@ class RaceSettings:
 @dataclass
 class ClassRace:
     """One demand class's race: the sample, the rule's held-out score with every candidate, and per
-    raced family its cost and the score without it (after the families dropped before it)."""
+    raced family its cost and the score without it and the families dropped before it."""
 
     demand_class: str
     sampled: int
@@ -60,13 +63,15 @@ class ClassRace:
     full_score: float | None = None  # ... with every candidate
     dropped: list[str] = field(default_factory=list)
     trials: list[dict[str, Any]] = field(default_factory=list)
+    fit_seconds: float = 0.0  # the sample's fits
+    replay_seconds: float = 0.0  # wall time of the replays that judged the families
 
     def describe(self) -> str:
         if not self.raced:
             return f"{self.demand_class}: not raced ({self.reason})"
         tried = "; ".join(
             f"{t['family']} {t['decision']} ({t['cost_share']:.0%} of the fit time; rule MASE without it "
-            f"{t['without']:.4f} vs {t['with']:.4f})" for t in self.trials)
+            f"{t['without']:.4f}, with every candidate {t['with']:.4f})" for t in self.trials)
         return (f"{self.demand_class}: raced on {self.sampled:,} sampled segments; "
                 f"{tried or 'no family costly enough to race'}")
 
@@ -76,21 +81,23 @@ class ClassRace:
 
 class _Replay:
     """A stand-in model that forecasts what a candidate forecast in the sample's backtest window
-    (found by the window's cutoff), or fails as it failed there."""
+    (found by the window's cutoff), or fails as it failed there, and reports the seconds its fit
+    took there."""
 
     def __init__(self, rows: pd.DataFrame) -> None:
         scored = rows[rows["kind"] == METRICS_ROW]
-        self.status = dict(zip(scored["cutoff"], zip(scored["status"], scored["reason"])))
+        self.recorded = dict(zip(scored["cutoff"], zip(scored["status"], scored["reason"], scored["seconds"])))
         forecasts = rows[rows["kind"] == FORECAST_ROW]
         self.forecasts = {c: f.set_index("ds")[["yhat", "yhat_lower", "yhat_upper"]]
                           for c, f in forecasts.groupby("cutoff")}
         self.cutoff = None
+        self.replayed_seconds: float | None = None
 
     def fit(self, history: pd.DataFrame) -> _Replay:
         self.cutoff = pd.Timestamp(history["ds"].max()).date()
-        status, reason = self.status.get(self.cutoff, ("failed", "no backtest row"))
+        status, reason, self.replayed_seconds = self.recorded.get(self.cutoff, ("failed", "no backtest row", 0.0))
         if status != "ok":
-            raise ModelFailure("replayed_failure", str(reason))
+            raise ModelFailure(str(reason))  # the reason it failed with, word for word
         return self
 
     def predict(self, future: pd.DataFrame) -> pd.DataFrame:
@@ -99,11 +106,13 @@ class _Replay:
         return out.assign(ds=ds.reset_index(drop=True))[["ds", "yhat", "yhat_lower", "yhat_upper"]]
 
 
-def replayed(history: pd.DataFrame, rows: pd.DataFrame, settings: EvaluationSettings) -> pd.DataFrame:
+def replayed(history: pd.DataFrame, rows: pd.DataFrame, settings: EvaluationSettings,
+             production: bool = False) -> pd.DataFrame:
     """A segment's backtest rows (both kinds) under ``settings``, its fitted candidates replayed
-    from ``rows`` (its backtest under the full candidate list): what backtesting it with the
-    settings' candidates gives, without a fit. ``history`` as :func:`backtest_rows` takes it; its
-    production spec is ignored (the race judges the configured candidates)."""
+    from ``rows`` (its backtest under the full candidate list, the production model's rows
+    included): what backtesting it with the settings' candidates gives, without a fit. ``history``
+    as :func:`backtest_rows` takes it; its production model is left out unless ``production`` (the
+    race judges the configured candidates)."""
     by_spec = {settings.specs[n]: n for n in fitted(list(settings.specs))}
     own = {name: r for name, r in rows.groupby("model")}
     empty = rows.iloc[:0]
@@ -112,7 +121,7 @@ def replayed(history: pd.DataFrame, rows: pd.DataFrame, settings: EvaluationSett
         stored = own.get(by_spec.get(spec, name), empty)
         return lambda: _Replay(stored)
 
-    return backtest_rows(history.assign(production_spec=None), settings, make=make)
+    return backtest_rows(history if production else history.assign(production_spec=None), settings, make=make)
 
 
 # settings and a demand class -> the class's sampled segments replayed under the settings
@@ -177,6 +186,7 @@ def race(fits: pd.DataFrame, settings: EvaluationSettings, race_settings: RaceSe
     """
     races = []
     for demand_class, own in fits.groupby("demand_class"):
+        started = time.perf_counter()
         sampled = own["segment_id"].nunique()
         cost = own[own["model"].isin(members_of(settings, demand_class))].groupby("model")["seconds"].sum()
         share = cost / cost.sum() if cost.sum() > 0 else cost * 0
@@ -184,20 +194,22 @@ def race(fits: pd.DataFrame, settings: EvaluationSettings, race_settings: RaceSe
         if not math.isfinite(full):
             races.append(ClassRace(demand_class, sampled, False, "no held-out window to judge on"))
             continue
-        result = ClassRace(demand_class, sampled, True, "raced", score=full, full_score=full)
+        result = ClassRace(demand_class, sampled, True, "raced", score=full, full_score=full,
+                           fit_seconds=float(cost.sum()))
         dropped: list[str] = []
         for family in sorted(share.index, key=lambda f: -share[f]):
             if family == BASELINE or share[family] < race_settings.min_cost_share:
                 continue
             trial = dataclasses.replace(settings, dropped={**settings.dropped, demand_class: (*dropped, family)})
             without = rule_score(replay(trial, demand_class), demand_class, trial)
-            drop = math.isfinite(without) and without <= result.score * (1 + race_settings.tolerance)
+            drop = math.isfinite(without) and without <= full * (1 + race_settings.tolerance)
             result.trials.append({"family": family, "cost_share": float(share[family]),
-                                  "seconds": float(cost[family]), "with": result.score, "without": without,
+                                  "seconds": float(cost[family]), "with": full, "without": without,
                                   "decision": "dropped" if drop else "kept"})
             if drop:
                 dropped.append(family)
                 result.score = without
         result.dropped = dropped
+        result.replay_seconds = time.perf_counter() - started
         races.append(result)
     return races
