@@ -17,6 +17,7 @@ import pyspark
 import pytest
 
 from jobs.common.jars import local_jars
+from jobs.common.spark import SNAPSHOT_PARTITIONS
 from jobs.evaluate import evaluate
 from jobs.features import features
 from jobs.ingest import ingest
@@ -99,7 +100,7 @@ def test_chain_on_a_standalone_cluster_matches_local_mode(spark, cluster, slice_
     # Prophet too: its Stan fits must run on the executors
     quick = {**QUICK_EVALUATION, "candidates": [*QUICK_EVALUATION["candidates"], "prophet"]}
     # a two-core worker: Delta's state in two tasks, as lakecast does on a local master
-    small = {"conf": {**raw["spark"]["conf"], "spark.databricks.delta.snapshotPartitions": "2"}}
+    small = {"conf": {**raw["spark"]["conf"], SNAPSHOT_PARTITIONS: "2"}}
     on_cluster = write_config(tmp_path / "cluster", {"dataset": {**base, "source": str(slice_csv)},
                                                      "evaluation": quick, "spark": small})
     submit = str(SPARK_HOME / "bin" / "spark-submit")
