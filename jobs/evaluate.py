@@ -160,7 +160,9 @@ def race_candidates(inputs: DataFrame, segments: DataFrame, settings: Evaluation
     threshold = F.lit(0)
     for demand_class, share in shares.items():
         threshold = F.when(F.col("demand_class") == demand_class, F.lit(math.ceil(share * 10_000))).otherwise(threshold)
-    sampled = inputs.filter(F.col("eligible") & (F.pmod(F.xxhash64("segment_id"), F.lit(10_000)) < threshold))
+    # read once: the sample's calendars feed its backtest, every replay and the final rows
+    sampled = inputs.filter(F.col("eligible") & (F.pmod(F.xxhash64("segment_id"), F.lit(10_000)) < threshold)
+                            ).persist(StorageLevel.MEMORY_AND_DISK)
     print(f"evaluate: racing the candidates on about {race_settings.sample_segments:,} segments of "
           f"{', '.join(shares)} first")
     first = backtest_of(sampled, settings, schema, partitions)
@@ -193,7 +195,7 @@ def race_candidates(inputs: DataFrame, segments: DataFrame, settings: Evaluation
     for demand_class in dropped:
         final = final.unionByName(replay(raced_settings, demand_class, production=True))
     final = final.persist(StorageLevel.MEMORY_AND_DISK)
-    return raced_settings, [first, stored, final], final, sampled.select("segment_id").distinct(), [*unraced, *races]
+    return raced_settings, [sampled, first, stored, final], final, sampled.select("segment_id").distinct(), [*unraced, *races]
 
 
 def segments_with_production(history: DataFrame, models: DataFrame, run_date: dt.date, keys: list[str]) -> DataFrame:
