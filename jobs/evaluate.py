@@ -34,17 +34,20 @@ from pyspark.sql.types import StringType, StructField, StructType
 
 from jobs.common.config import Config
 from jobs.common.contracts import contract_for
+from jobs.common.globals import global_group, global_schema
 from jobs.common.lake import current_models, ensure_table, history_as_of, replace_run_date
 from jobs.common.runlog import JobMetrics
 from jobs.common.runs import job_parser, run_job
 from jobs.common.scope import add_scope_arg, in_scope
-from jobs.core.names import COMBINATIONS, ENSEMBLE, INTERMITTENT, METRICS, PRODUCTION, SMOOTH
+from jobs.core.names import COMBINATIONS, ENSEMBLE, GLOBAL_FAMILIES, INTERMITTENT, METRICS, PRODUCTION, SMOOTH
 from jobs.evaluation.candidates import EvaluationSettings, candidate_specs, ensemble_members, fitted
 from jobs.evaluation.ensemble import describe, learn_ensembles
+from jobs.evaluation.global_forecasts import GLOBAL_COLUMNS, group_forecasts, window_origins
 from jobs.evaluation.scorecard import held_out_strategies, print_scorecard, summarise
 from jobs.evaluation.segment import FORECAST_ROW, METRICS_ROW, backtest_rows, ensemble_rows, selection_row
 from jobs.evaluation.race import ClassRace, RaceSettings, race, replayed, sample_shares
 from jobs.evaluation.selection import portfolios
+from jobs.models import family_of
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +78,7 @@ def evaluation_settings(cfg: Config, run_date: dt.date, run_id: str, force: bool
             [*smooth, *e.intermittent_candidates], frequency=dataset.frequency, horizon=dataset.horizon,
             interval_width=cfg.model.interval_width, prophet=cfg.model.prophet,
             holidays_country=dataset.holidays_country, regressors=tuple(dataset.regressors),
+            global_lgbm=cfg.model.global_lgbm.model_dump(exclude={"group_by", "buckets"}),
         ),
         smooth=tuple(smooth),
         intermittent=tuple(e.intermittent_candidates),
@@ -128,23 +132,51 @@ def ensemble_backtest(backtest: DataFrame, segments: DataFrame, settings: Evalua
     return ensemble, final
 
 
-def backtest_of(inputs: DataFrame, settings: EvaluationSettings, schema: StructType, partitions: int) -> DataFrame:
+def global_backtests(inputs: DataFrame, settings: EvaluationSettings, cfg: Config) -> DataFrame | None:
+    """The global candidates' forecasts from every backtest window's cutoff of every eligible
+    segment, persisted: one model per training group and cutoff, each group in one Spark task
+    (:mod:`jobs.evaluation.global_forecasts`). None when no global family is a candidate."""
+    models = {n: settings.specs[n] for n in fitted(list(settings.specs)) if family_of(settings.specs[n]) in GLOBAL_FAMILIES}
+    if not models:
+        return None
+    columns = ["segment_id", "ds", "y", "is_closed", *settings.regressors]
+
+    def group(pdf: pd.DataFrame) -> pd.DataFrame:
+        origins = window_origins(pdf, horizon=settings.horizon, windows=settings.windows, step=settings.step)
+        return group_forecasts(pdf[columns], origins, models, settings.horizon)
+
+    eligible = inputs.filter(F.col("eligible"))
+    print(f"evaluate: fitting {', '.join(models)} once per backtest window and training group")
+    return (eligible.withColumn("_group", global_group(cfg))
+            .groupBy("_group").applyInPandas(group, schema=global_schema(GLOBAL_COLUMNS))
+            .persist(StorageLevel.MEMORY_AND_DISK))
+
+
+def backtest_of(inputs: DataFrame, settings: EvaluationSettings, schema: StructType, partitions: int,
+                global_rows: DataFrame | None = None) -> DataFrame:
     """Every segment's backtest rows (both kinds), persisted: ``inputs`` are the segments'
-    calendars with their demand class and production spec."""
+    calendars with their demand class and production spec; ``global_rows`` the global
+    candidates' forecasts of them (:func:`global_backtests`)."""
 
     def backtest_group(pdf: pd.DataFrame) -> pd.DataFrame:
         return backtest_rows(pdf, settings)
 
-    return (
-        inputs.repartition(partitions, *settings.keys)
-        .groupBy(*settings.keys)
-        .applyInPandas(backtest_group, schema=schema)
-        .persist(StorageLevel.MEMORY_AND_DISK)  # one backtest, two tables and the ensemble
-    )
+    def backtest_with_global(pdf: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+        if pdf.empty:  # a segment of the global rows that is not among these inputs
+            return pd.DataFrame(columns=schema.fieldNames())
+        return backtest_rows(pdf, settings, global_rows=rows)
+
+    if global_rows is None:
+        rows = inputs.repartition(partitions, *settings.keys).groupBy(*settings.keys).applyInPandas(
+            backtest_group, schema=schema)
+    else:
+        rows = inputs.groupBy("segment_id").cogroup(global_rows.groupBy("segment_id")).applyInPandas(
+            backtest_with_global, schema=schema)
+    return rows.persist(StorageLevel.MEMORY_AND_DISK)  # one backtest, two tables and the ensemble
 
 
 def race_candidates(inputs: DataFrame, segments: DataFrame, settings: EvaluationSettings, schema: StructType,
-                    partitions: int, race_settings: RaceSettings
+                    partitions: int, race_settings: RaceSettings, global_rows: DataFrame | None = None
                     ) -> tuple[EvaluationSettings, list[DataFrame], DataFrame | None, DataFrame | None, list[ClassRace]]:
     """Race the candidates on a sample of each demand class (:mod:`jobs.evaluation.race`).
 
@@ -165,7 +197,7 @@ def race_candidates(inputs: DataFrame, segments: DataFrame, settings: Evaluation
                             ).persist(StorageLevel.MEMORY_AND_DISK)
     print(f"evaluate: racing the candidates on about {race_settings.sample_segments:,} segments of "
           f"{', '.join(shares)} first")
-    first = backtest_of(sampled, settings, schema, partitions)
+    first = backtest_of(sampled, settings, schema, partitions, global_rows)
     names = fitted(list(settings.specs))
     own_fits = first.filter(F.col("model").isin(names) & (F.col("kind") == METRICS_ROW))
     fits = own_fits.select("segment_id", "model", "seconds").join(
@@ -235,17 +267,20 @@ def evaluate(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str, f
         segments.select("segment_id", "demand_class", "production_spec"), "segment_id")
     race_settings = RaceSettings(**cfg.evaluation.race.model_dump())
     races: list[ClassRace] = []
+    global_rows = global_backtests(inputs, settings, cfg)
     persisted: list[DataFrame] = []
     raced = sampled = None
     if race_settings.enabled and scope == "all":  # a drifting scope is too few segments to race
         settings, persisted, raced, sampled, races = race_candidates(inputs, segments, settings, schema, partitions,
-                                                                     race_settings)
+                                                                     race_settings, global_rows)
     if raced is not None:
-        rest = backtest_of(inputs.join(sampled, "segment_id", "left_anti"), settings, schema, partitions)
+        rest = backtest_of(inputs.join(sampled, "segment_id", "left_anti"), settings, schema, partitions, global_rows)
         persisted, backtest = [*persisted, rest], raced.unionByName(rest)
     else:
-        backtest = backtest_of(inputs, settings, schema, partitions)
+        backtest = backtest_of(inputs, settings, schema, partitions, global_rows)
         persisted.append(backtest)
+    if global_rows is not None:
+        persisted.append(global_rows)
     ensemble, final_weights = ensemble_backtest(backtest, segments, settings, schema, partitions)
     rows = backtest if ensemble is None else backtest.unionByName(ensemble)
     kind = F.col("kind")

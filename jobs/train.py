@@ -31,7 +31,9 @@ from jobs.common.runlog import JobMetrics
 from jobs.common.runs import job_parser, run_job
 from jobs.common.scope import add_scope_arg, in_scope
 from jobs.core.errors import LakecastError
-from jobs.core.names import INACTIVE
+from jobs.core.names import GLOBAL_FAMILIES, INACTIVE
+from jobs.common.globals import global_group, global_schema
+from jobs.evaluation.global_forecasts import GLOBAL_COLUMNS, group_forecasts, last_origins
 from jobs.models import ModelFailure, SeasonalNaive, ZeroForecast, build_model
 from jobs.common.contracts import contract_for
 
@@ -41,7 +43,8 @@ log = logging.getLogger(__name__)
 def library_versions() -> str:
     from importlib.metadata import version
 
-    distributions = ("prophet", "cmdstanpy", "statsforecast", "pandas", "numpy", "holidays", "lakecast")
+    distributions = ("prophet", "cmdstanpy", "statsforecast", "mlforecast", "lightgbm", "pandas", "numpy", "holidays",
+                     "lakecast")
     return json.dumps({d: version(d) for d in distributions}, sort_keys=True)
 
 
@@ -58,9 +61,10 @@ def degenerate_reason(y_open: pd.Series) -> str | None:
     return None
 
 
-def fit_segment(pdf: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+def fit_segment(pdf: pd.DataFrame, params: dict[str, Any], global_rows: pd.DataFrame | None = None) -> pd.DataFrame:
     """Fit one segment's promoted model; always returns exactly one model row (the function
-    applyInPandas runs)."""
+    applyInPandas runs). ``global_rows``: the global models' forecasts of the segment from its
+    last period (``model`` is the global spec), for a promoted model that is or holds one."""
     keys = params["keys"]
     pdf = pdf.sort_values("ds")
     regressors = tuple(params["regressors"])
@@ -81,7 +85,8 @@ def fit_segment(pdf: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
         reason = "not_evaluated: no gold.model_selection row for this segment and run date"
     model, model_json = None, None
     if reason is None:
-        model = build_model(spec)
+        paths = dict(tuple(global_rows.groupby("model"))) if global_rows is not None and len(global_rows) else {}
+        model = build_model(spec, paths)
         if not isinstance(model, SeasonalNaive):
             reason = degenerate_reason(y_open)
     if reason is None:
@@ -134,10 +139,12 @@ def train_params(cfg: Config, run_date: dt.date, run_id: str) -> dict[str, Any]:
 
 
 def train_models(
-    demand: DataFrame, *, params: dict[str, Any], schema: Any, partitions: int | None = None
+    demand: DataFrame, *, params: dict[str, Any], schema: Any, partitions: int | None = None,
+    global_rows: DataFrame | None = None,
 ) -> DataFrame:
     """Per-segment models for the history in ``demand`` (already cut at the run date, joined
-    with each segment's ``promoted_spec`` from the model selection).
+    with each segment's ``promoted_spec`` from the model selection); ``global_rows``: the global
+    models' forecasts of them (:func:`global_paths`).
 
     Segments are hashed into ``partitions`` tasks (default 16 per core): small tasks keep every
     core busy to the end, since fit times differ a lot between segments.
@@ -150,12 +157,41 @@ def train_models(
     def fit(pdf: pd.DataFrame) -> pd.DataFrame:
         return fit_segment(pdf, params)
 
-    return (
-        demand.select(*columns)
-        .repartition(partitions, *keys)
-        .groupBy(*keys)
-        .applyInPandas(fit, schema=schema)
-    )
+    def fit_with_global(pdf: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+        return fit_segment(pdf, params, rows) if len(pdf) else pd.DataFrame(columns=schema.fieldNames())
+
+    inputs = demand.select(*columns)
+    if global_rows is not None:
+        return inputs.groupBy("segment_id").cogroup(global_rows.groupBy("segment_id")).applyInPandas(
+            fit_with_global, schema=schema)
+    return inputs.repartition(partitions, *keys).groupBy(*keys).applyInPandas(fit, schema=schema)
+
+
+def global_specs(spec: str | None) -> set[str]:
+    """The global models a promoted spec is or holds (as a combination's member, at any depth)."""
+    if not isinstance(spec, str):
+        return set()
+    d = json.loads(spec)
+    if d["family"] in GLOBAL_FAMILIES:
+        return {spec}
+    return set().union(*(global_specs(m) for m in d["args"].get("members", [])))
+
+
+def global_paths(demand: DataFrame, cfg: Config, specs: set[str]) -> DataFrame | None:
+    """Every eligible segment's forecasts from its last period by each global model in ``specs``,
+    fitted once per training group (one Spark task each) on the group's history; None for none."""
+    if not specs:
+        return None
+    models = {s: s for s in sorted(specs)}
+    periods = max(json.loads(s)["args"]["path_periods"] for s in specs)
+    columns = ["segment_id", "ds", "y", "is_closed", *cfg.dataset.regressors]
+
+    def group(pdf: pd.DataFrame) -> pd.DataFrame:
+        return group_forecasts(pdf[columns], last_origins(pdf), models, periods)
+
+    print(f"train: fitting {len(specs)} global model(s) once per training group")
+    return (demand.filter(F.col("eligible")).withColumn("_group", global_group(cfg))
+            .groupBy("_group").applyInPandas(group, schema=global_schema(GLOBAL_COLUMNS)))
 
 
 def train(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str, scope: str = "all") -> JobMetrics:
@@ -176,7 +212,10 @@ def train(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str, scop
             f"`lakecast evaluate --run-date {run_date}` first"
         )
     history = history.join(selection.select("segment_id", "promoted_spec"), "segment_id", "left")
-    models = train_models(history, params=train_params(cfg, run_date, run_id), schema=contract.schema)
+    promoted = [r.promoted_spec for r in selection.select("promoted_spec").distinct().collect()]
+    global_rows = global_paths(history, cfg, set().union(*(global_specs(s) for s in promoted)))
+    models = train_models(history, params=train_params(cfg, run_date, run_id), schema=contract.schema,
+                          global_rows=global_rows)
     replace_run_date(spark, target, models, run_date)
     written = spark.table(target.name).filter(F.col("run_date") == F.lit(run_date))
     summary = written.groupBy("model", "status", F.split("reason", ":")[0].alias("reason")).count().collect()

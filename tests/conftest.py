@@ -66,6 +66,24 @@ def synthetic_lake(spark, folder: Path, lines: pd.DataFrame, overrides: dict[str
     return write_config(folder / "cfg", overrides), source
 
 
+def slice_lake(spark, slice_csv: Path, base: Path, run_date) -> Callable[..., Config]:
+    """A fresh lake in ``base`` with the slice ingested and its features built as of
+    ``run_date``; returns a config factory (name, overrides) whose configs share that lake."""
+    from jobs.features import features
+    from jobs.ingest import ingest
+
+    for layer in LAYERS:
+        spark.sql(f"DROP DATABASE IF EXISTS {layer} CASCADE")
+    cfg = write_config(base / "default")
+    ingest(spark, cfg, run_date, "ingest", source=str(slice_csv))
+    features(spark, cfg, run_date, "features")
+
+    def config(name: str, overrides: dict[str, Any] | None = None) -> Config:
+        return write_config(base / name, {"lake": {"root": cfg.lake_root}, **(overrides or {})})
+
+    return config
+
+
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory: pytest.TempPathFactory):
     base = tmp_path_factory.mktemp("session")

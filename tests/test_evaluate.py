@@ -9,10 +9,8 @@ import pytest
 from pyspark.sql import functions as F
 
 from jobs.evaluate import evaluate
-from jobs.features import features
-from jobs.ingest import ingest
 from jobs.train import train
-from tests.conftest import DENSE, LAYERS, QUICK_EVALUATION, write_config
+from tests.conftest import DENSE, QUICK_EVALUATION, slice_lake
 
 RUN_DATE = dt.date(2011, 12, 9)
 
@@ -20,17 +18,7 @@ RUN_DATE = dt.date(2011, 12, 9)
 @pytest.fixture(scope="module")
 def lake(spark, slice_csv, tmp_path_factory):
     """A lake with the slice ingested and its features built as of RUN_DATE; configs share it."""
-    for layer in LAYERS:
-        spark.sql(f"DROP DATABASE IF EXISTS {layer} CASCADE")
-    base = tmp_path_factory.mktemp("evaluate")
-    cfg = write_config(base / "default")
-    ingest(spark, cfg, RUN_DATE, "ingest", source=str(slice_csv))
-    features(spark, cfg, RUN_DATE, "features")
-
-    def config(name: str, overrides: dict | None = None):
-        return write_config(base / name, {"lake": {"root": cfg.lake_root}, **(overrides or {})})
-
-    return config
+    return slice_lake(spark, slice_csv, tmp_path_factory.mktemp("evaluate"), RUN_DATE)
 
 
 def rows_of(spark, table, run_date, drop=("run_id",)):

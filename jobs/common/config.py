@@ -160,12 +160,29 @@ class FeaturesConfig(Section):
         return self.inactive_periods or FREQUENCIES[frequency].periods_per_year
 
 
+class GlobalModelConfig(Section):
+    """The global model (candidate ``global_lgbm``, :mod:`jobs.models.global_lgbm`): one LightGBM
+    per training group. Empty ``lags`` / ``rolling_windows``: the frequency's defaults (lags
+    from the horizon on). ``params`` go to LightGBM. Groups: one over every segment, unless
+    ``group_by`` names a segment key (a model per value) or ``buckets`` > 1 (segments hashed into
+    that many groups); each group trains in one Spark task."""
+
+    lags: list[int] = []
+    rolling_windows: list[int] = []
+    conformal_windows: int = Field(1, ge=0)
+    params: dict[str, Any] = {}
+    group_by: str | None = None
+    buckets: int = Field(1, ge=1)
+
+
 class ModelConfig(Section):
-    """Model settings: interval width, non-negativity and Prophet's own arguments."""
+    """Model settings: interval width, non-negativity, Prophet's own arguments and the global
+    model's."""
 
     interval_width: float = Field(0.8, gt=0, lt=1)
     non_negative: bool = True
     prophet: dict[str, Any] = {}
+    global_lgbm: GlobalModelConfig = GlobalModelConfig()
 
 
 class ScheduleConfig(Section):
@@ -337,6 +354,14 @@ class ConfigFile(Section):
         if bad:
             raise ValueError(f"{bad} must be '<layer>.<table>' with layer in {names.LAYERS}")
         return tables
+
+    @model_validator(mode="after")
+    def _global_groups(self) -> ConfigFile:
+        group_by = self.model.global_lgbm.group_by
+        if group_by is not None and group_by not in self.dataset.segment_keys:
+            raise ValueError(f"model.global_lgbm.group_by {group_by!r} must be one of dataset.segment_keys "
+                             f"{list(self.dataset.segment_keys)} (or null: one model over every segment)")
+        return self
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,8 @@ ETS = "ets"
 CES = "ces"
 ARIMA = "arima"
 PROPHET = "prophet"
+# the global model: one LightGBM learned across a group's segments (jobs.models.global_lgbm)
+GLOBAL_LGBM = "global_lgbm"
 COMBO_MEAN = "combo_mean"
 COMBO_MEDIAN = "combo_median"
 POOL = "pool"
@@ -22,8 +24,10 @@ ENSEMBLE = "ensemble"
 SCUM = "scum"
 
 # Simplest first: ties in a backtest go to the family listed earlier.
-FAMILIES = (ZERO, SEASONAL_NAIVE, CROSTON, TSB, ADIDA, DOT, THETA, ETS, CES, ARIMA, PROPHET, COMBO_MEAN, COMBO_MEDIAN,
+FAMILIES = (ZERO, SEASONAL_NAIVE, CROSTON, TSB, ADIDA, DOT, THETA, ETS, CES, ARIMA, PROPHET, GLOBAL_LGBM, COMBO_MEAN, COMBO_MEDIAN,
             SCUM, POOL, ENSEMBLE)
+# Families fitted once per training group over all its segments, not per segment.
+GLOBAL_FAMILIES = (GLOBAL_LGBM,)
 # The baseline every model is measured against and the fallback of every segment.
 BASELINE = SEASONAL_NAIVE
 # Families made for intermittent demand: candidates only for segments flagged intermittent.

@@ -29,7 +29,16 @@ from jobs.core.names import (
     SCUM_MEMBERS,
 )
 from jobs.evaluation.backtest import pooled
-from jobs.models import MODELS, ProphetForecaster, SeasonalNaive, StatsForecaster, model_spec, strategy
+from jobs.models import (
+    MODELS,
+    GlobalPath,
+    GlobalSettings,
+    ProphetForecaster,
+    SeasonalNaive,
+    StatsForecaster,
+    model_spec,
+    strategy,
+)
 
 
 @dataclass(frozen=True)
@@ -84,8 +93,10 @@ def candidate_specs(
     prophet: Mapping[str, Any],
     holidays_country: str | None,
     regressors: tuple[str, ...],
+    global_lgbm: Mapping[str, Any] | None = None,
 ) -> dict[str, str]:
-    """Fitted candidate name -> spec, from the configured settings."""
+    """Fitted candidate name -> spec, from the configured settings (``global_lgbm``: the global
+    model's settings, ``model.global_lgbm`` of the config without its grouping)."""
     path_periods = max(90, horizon + 31)  # a month of scoring days past the training origin
     specs = {}
     for name in names:
@@ -95,6 +106,11 @@ def candidate_specs(
         elif family is ProphetForecaster:
             specs[name] = ProphetForecaster({**prophet, "interval_width": interval_width}, holidays_country,
                                             tuple(regressors)).spec()
+        elif family is GlobalPath:
+            specs[name] = GlobalPath.for_settings(GlobalSettings(
+                frequency, horizon, interval_width, holidays_country=holidays_country, regressors=tuple(regressors),
+                **{k: tuple(v) if isinstance(v, list) else v for k, v in (global_lgbm or {}).items()}),
+                path_periods).spec()
         elif issubclass(family, StatsForecaster):
             specs[name] = family(frequency, interval_width, path_periods).spec()
         else:

@@ -35,7 +35,8 @@ BACKTEST_COLUMNS = list(dict.fromkeys(["kind", *RESULT_COLUMNS, *FORECAST_COLUMN
 
 
 def backtest_rows(pdf: pd.DataFrame, settings: EvaluationSettings,
-                  make: Callable[[str, str], Callable[[], Forecaster]] | None = None) -> pd.DataFrame:
+                  make: Callable[[str, str], Callable[[], Forecaster]] | None = None,
+                  global_rows: pd.DataFrame | None = None) -> pd.DataFrame:
     """One segment's backtest: its metrics rows (``kind`` = ``metrics``: candidate and window)
     and its forecast rows (``kind`` = ``forecast``: candidate, window and period), in one frame
     with the columns of both (the evaluate job splits them into their tables); none for an
@@ -44,6 +45,8 @@ def backtest_rows(pdf: pd.DataFrame, settings: EvaluationSettings,
     ``pdf``: the segment's calendar (keys, ``segment_id``, ``ds``, ``y``, ``is_closed``,
     ``eligible``, the regressors) with its ``demand_class`` and ``production_spec``. ``make``:
     candidate name and spec -> a factory of a fresh model (default: the spec's family).
+    ``global_rows``: the global candidates' forecasts of the segment from its windows' cutoffs
+    (:func:`~jobs.evaluation.global_forecasts.group_forecasts`).
     """
     keys, regressors = list(settings.keys), list(settings.regressors)
     out_columns = [*keys, "segment_id", *BACKTEST_COLUMNS, "run_date", "run_id"]
@@ -61,9 +64,11 @@ def backtest_rows(pdf: pd.DataFrame, settings: EvaluationSettings,
             combinations[PRODUCTION] = combined
         else:
             specs[PRODUCTION] = production
+    paths = ({specs[n]: rows for n, rows in global_rows.groupby("model") if n in specs}
+             if global_rows is not None and len(global_rows) else {})
     metrics, forecasts = backtest_with_forecasts(
         pdf[["ds", "y", "is_closed", *regressors]],
-        {name: (make or _factory)(name, spec) for name, spec in specs.items()
+        {name: (make or partial(_factory, paths=paths))(name, spec) for name, spec in specs.items()
          if name not in COMBINATIONS and name not in combinations},
         combinations=combinations,
         pool=pool,
@@ -86,8 +91,8 @@ def backtest_rows(pdf: pd.DataFrame, settings: EvaluationSettings,
     return out.assign(run_date=settings.run_date, run_id=settings.run_id)[out_columns]
 
 
-def _factory(name: str, spec: str) -> Callable[[], Forecaster]:
-    return partial(build_model, spec)
+def _factory(name: str, spec: str, paths: Mapping[str, pd.DataFrame]) -> Callable[[], Forecaster]:
+    return partial(build_model, spec, paths)
 
 
 def ensemble_rows(rows: pd.DataFrame, settings: EvaluationSettings, weights: Mapping[tuple[str, int], tuple[float, ...]],

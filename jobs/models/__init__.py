@@ -8,9 +8,13 @@ This package depends on nothing in ``jobs`` but :mod:`jobs.core`.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+
+import pandas as pd
 
 from jobs.core import names
 from jobs.models.base import Forecaster, ModelFailure, model_spec
+from jobs.models.global_lgbm import GlobalLGBM, GlobalPath, GlobalSettings
 from jobs.models.combination import SCUM, Combination, Ensemble, MeanCombination, MedianCombination, Pool
 from jobs.models.naive import SeasonalNaive, ZeroForecast
 from jobs.models.prophet_model import ProphetForecaster
@@ -32,17 +36,18 @@ MODELS: dict[str, type[Forecaster]] = {
     for cls in sorted(
         (ZeroForecast, SeasonalNaive, CrostonForecaster, TSBForecaster, ADIDAForecaster, AutoThetaForecaster,
          AutoETSForecaster, ProphetForecaster, MeanCombination, MedianCombination, Pool, Ensemble, SCUM,
-         DynamicThetaForecaster, AutoCESForecaster, AutoARIMAForecaster),
+         DynamicThetaForecaster, AutoCESForecaster, AutoARIMAForecaster, GlobalPath),
         key=lambda cls: names.FAMILIES.index(cls.name),
     )
 }
 Combination.families = MODELS
 
 
-def build_model(spec: str) -> Forecaster:
-    """A fresh, unfitted model from a spec (see :meth:`Forecaster.spec`)."""
+def build_model(spec: str, paths: Mapping[str, pd.DataFrame] | None = None) -> Forecaster:
+    """A fresh, unfitted model from a spec (see :meth:`Forecaster.spec`); ``paths``: a global
+    model's forecasts of the segment by spec, for a global family or a combination holding one."""
     d = json.loads(spec)
-    return MODELS[d["family"]](**d["args"])
+    return MODELS[d["family"]](**d["args"]).given(paths or {})
 
 
 def family_of(spec: str | None) -> str | None:
@@ -73,6 +78,9 @@ __all__ = [
     "Combination",
     "Ensemble",
     "Forecaster",
+    "GlobalLGBM",
+    "GlobalPath",
+    "GlobalSettings",
     "ModelFailure",
     "Pool",
     "ProphetForecaster",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 import json
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import pandas as pd
@@ -36,6 +37,11 @@ class Forecaster(ABC):
     def spec(self) -> str:
         """Family and settings as canonical JSON: what the promotion gate compares and train refits."""
         return model_spec(self.name, self.init_args())
+
+    def given(self, paths: Mapping[str, pd.DataFrame]) -> Forecaster:
+        """Hand the model forecasts made outside it, by spec (a global model's forecasts of this
+        segment: see :class:`~jobs.models.global_lgbm.GlobalPath`); a local family takes none."""
+        return self
 
     @abstractmethod
     def fit(self, history: pd.DataFrame) -> Forecaster: ...

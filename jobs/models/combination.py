@@ -75,6 +75,13 @@ class Combination(Forecaster):
         self.fitted: list[Forecaster] = []
         self.failed: dict[str, str] = {}
 
+    paths: Mapping[str, pd.DataFrame] = {}
+
+    def given(self, paths: Mapping[str, pd.DataFrame]) -> Combination:
+        """Forecasts made outside the members (a global model's), handed to each member it fits."""
+        self.paths = paths
+        return self
+
     def init_args(self) -> dict[str, Any]:
         return {"members": self.members}
 
@@ -88,7 +95,7 @@ class Combination(Forecaster):
         fitted, self.failed = [], {}
         for spec, weight in weighted:
             d = json.loads(spec)
-            model = self.families[d["family"]](**d["args"])
+            model = self.families[d["family"]](**d["args"]).given(self.paths)
             try:
                 fitted.append((model.fit(history), weight))
             except ModelFailure as exc:

@@ -1,0 +1,85 @@
+"""The global model's forecasts of a training group (plain pandas, no Spark: the evaluate and train
+jobs run it once per group, in one Spark task each).
+
+A global model is fitted once per training origin on the history of every segment of its group up
+to that origin, and forecasts each segment whose backtest window (or training) starts there.
+Every segment then takes its forecasts as a :class:`~jobs.models.global_lgbm.GlobalPath`, so the
+per-segment backtest, the combinations, the choice and scoring treat the global model like any
+other candidate. A fit that fails leaves its segments a row with the reason (their backtest
+records the candidate as failed, training falls back), never an exception.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+
+from jobs.evaluation.backtest import cutoffs
+from jobs.models import GlobalLGBM, ModelFailure, build_model
+
+# One row per segment, candidate, origin and forecast period (``ds`` null and ``reason`` set when
+# the group's model failed at that origin).
+GLOBAL_COLUMNS = ["segment_id", "model", "origin", "ds", "yhat", "yhat_lower", "yhat_upper", "seconds", "reason"]
+
+
+def window_origins(calendars: pd.DataFrame, *, horizon: int, windows: int, step: int) -> pd.DataFrame:
+    """``segment_id, origin``: the last training period of each backtest window of each segment
+    (as :func:`~jobs.evaluation.backtest.cutoffs` places them on the segment's own calendar)."""
+    rows = []
+    for segment, cal in calendars.groupby("segment_id"):
+        ds = pd.to_datetime(cal["ds"]).sort_values().to_numpy()
+        rows += [(segment, pd.Timestamp(ds[c])) for c in cutoffs(len(ds), horizon=horizon, windows=windows, step=step)
+                 if c >= 0]
+    return pd.DataFrame(rows, columns=["segment_id", "origin"])
+
+
+def last_origins(calendars: pd.DataFrame) -> pd.DataFrame:
+    """``segment_id, origin``: each segment's last period (training's origin)."""
+    last = calendars.assign(ds=pd.to_datetime(calendars["ds"])).groupby("segment_id", as_index=False)["ds"].max()
+    return last.rename(columns={"ds": "origin"})
+
+
+def group_forecasts(calendars: pd.DataFrame, origins: pd.DataFrame, models: dict[str, str], periods: int
+                    ) -> pd.DataFrame:
+    """Every global candidate's forecasts of a group's segments from their origins.
+
+    Args:
+        calendars: the group's segments: ``segment_id, ds, y, is_closed`` and the regressors.
+        origins: ``segment_id, origin``: which segments to forecast from which origin.
+        models: candidate name -> spec of a global family.
+        periods: how many periods to forecast after each origin.
+
+    Returns:
+        Columns :data:`GLOBAL_COLUMNS`; ``seconds`` is each forecast segment's share of the fit.
+    """
+    panel = calendars.rename(columns={"segment_id": "unique_id"}).assign(ds=lambda d: pd.to_datetime(d["ds"]))
+    panel["y"] = panel["y"].where(~panel["is_closed"].astype(bool))
+    out = []
+    for name, spec in models.items():
+        settings = build_model(spec).global_settings()
+        for origin, who in origins.groupby("origin"):
+            ids = sorted(who["segment_id"].unique())
+            started = time.perf_counter()
+            try:
+                model = GlobalLGBM(settings).fit(panel[panel["ds"] <= origin])
+                forecast = model.forecast(periods, ids=[i for i in ids if i in set(model.last)])
+                reason = None
+            except (ModelFailure, ValueError, RuntimeError) as exc:  # LightGBM and mlforecast raise these
+                forecast, reason = pd.DataFrame(columns=["unique_id"]), str(exc)[:300] or type(exc).__name__
+            seconds = (time.perf_counter() - started) / len(ids)
+            forecast = forecast.rename(columns={"unique_id": "segment_id"})
+            missing = sorted(set(ids) - set(forecast["segment_id"]))
+            if missing:  # no history up to the origin (or the fit failed): a row with the reason
+                forecast = pd.concat([forecast, pd.DataFrame({
+                    "segment_id": missing,
+                    "reason": reason or f"global_failed: no history by {pd.Timestamp(origin).date()}"})])
+            out.append(forecast.assign(model=name, origin=pd.Timestamp(origin), seconds=seconds))
+    if not out:
+        return pd.DataFrame(columns=GLOBAL_COLUMNS)
+    rows = pd.concat(out, ignore_index=True)
+    if "reason" not in rows:
+        rows["reason"] = None
+    rows["origin"] = pd.to_datetime(rows["origin"]).dt.date
+    rows["ds"] = pd.to_datetime(rows["ds"]).dt.date
+    return rows.reindex(columns=GLOBAL_COLUMNS)
