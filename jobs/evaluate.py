@@ -134,21 +134,28 @@ def ensemble_backtest(backtest: DataFrame, segments: DataFrame, settings: Evalua
 
 def global_backtests(inputs: DataFrame, settings: EvaluationSettings, cfg: Config) -> DataFrame | None:
     """The global candidates' forecasts from every backtest window's cutoff of every eligible
-    segment, persisted: one model per training group and cutoff, each group in one Spark task
-    (:mod:`jobs.evaluation.global_forecasts`). None when no global family is a candidate."""
+    segment, persisted: one model per training group and window, each in one Spark task (the
+    group's history is shipped once per window, so the windows' fits run side by side;
+    :mod:`jobs.evaluation.global_forecasts`). None when no global family is a candidate."""
     models = {n: settings.specs[n] for n in fitted(list(settings.specs)) if family_of(settings.specs[n]) in GLOBAL_FAMILIES}
     if not models:
         return None
     columns = ["segment_id", "ds", "y", "is_closed", *settings.regressors]
 
     def group(pdf: pd.DataFrame) -> pd.DataFrame:
-        origins = window_origins(pdf, horizon=settings.horizon, windows=settings.windows, step=settings.step)
+        origins = window_origins(pdf, horizon=settings.horizon, windows=settings.windows, step=settings.step,
+                                 window=int(pdf["_window"].iloc[0]))
         return group_forecasts(pdf[columns], origins, models, settings.horizon)
 
-    eligible = inputs.filter(F.col("eligible"))
-    print(f"evaluate: fitting {', '.join(models)} once per backtest window and training group")
-    return (eligible.withColumn("_group", global_group(cfg))
-            .groupBy("_group").applyInPandas(group, schema=global_schema(GLOBAL_COLUMNS))
+    spark = inputs.sparkSession
+    windows = spark.range(1, settings.windows + 1).select(F.col("id").cast("int").alias("_window"))
+    eligible = inputs.filter(F.col("eligible")).withColumn("_group", global_group(cfg))
+    groups = eligible.select("_group").distinct().count()
+    print(f"evaluate: fitting {', '.join(models)} once per backtest window and training group "
+          f"({groups} group(s) x {settings.windows} windows)")
+    # one (group, window) per task: range partitioning keeps two fits out of one task
+    return (eligible.crossJoin(windows).repartitionByRange(max(groups * settings.windows, 1), "_group", "_window")
+            .groupBy("_group", "_window").applyInPandas(group, schema=global_schema(GLOBAL_COLUMNS))
             .persist(StorageLevel.MEMORY_AND_DISK))
 
 
