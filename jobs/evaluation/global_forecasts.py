@@ -66,7 +66,8 @@ def group_forecasts(calendars: pd.DataFrame, origins: pd.DataFrame, models: dict
             started = time.perf_counter()
             try:
                 model = GlobalLGBM(settings).fit(panel[panel["ds"] <= origin])
-                forecast = model.forecast(periods, ids=[i for i in ids if i in set(model.last)])
+                known = set(model.last)  # segments with history by the origin
+                forecast = model.forecast(periods, ids=[i for i in ids if i in known])
                 reason = None
             except (ModelFailure, ValueError, RuntimeError) as exc:  # LightGBM and mlforecast raise these
                 forecast, reason = pd.DataFrame(columns=["unique_id"]), str(exc)[:300] or type(exc).__name__

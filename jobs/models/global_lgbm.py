@@ -101,9 +101,8 @@ class GlobalSettings:
 def _scales(data: pd.DataFrame) -> pd.Series:
     """Each segment's scale: the standard deviation of its demand (its mean absolute demand when
     constant, 1 when all zero)."""
-    grouped = data.groupby("unique_id")["y"]
-    scale = grouped.std(ddof=0)
-    scale = scale.where(scale > 0, grouped.apply(lambda y: y.abs().mean()))
+    scale = data.groupby("unique_id")["y"].std(ddof=0)
+    scale = scale.where(scale > 0, data["y"].abs().groupby(data["unique_id"]).mean())
     return scale.where(scale > 0, 1.0).fillna(1.0)
 
 
