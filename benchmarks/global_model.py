@@ -76,12 +76,12 @@ def main(argv: list[str] | None = None) -> int:
         folder = Path(scratch)
         lake = (args.lake or folder / "lake").resolve()
         first = write_config(folder, args.buckets[0])
+        os.environ["LAKECAST_LAKE"] = str(lake)  # what the jobs get: the config reads it too
         cfg = load_config(first)
         if not (lake / "silver").exists():
             for job in ("ingest", "features"):
                 seconds, _, _ = run(job, first, lake)
                 print(f"{job}: {seconds:.0f} s", flush=True)
-        os.environ["LAKECAST_LAKE"] = str(lake)
         demand = read_table(cfg.tables["demand"], cfg, columns=["segment_id", "eligible"])
         eligible = demand[demand["eligible"]]
         print(f"country x product: {demand['segment_id'].nunique():,} segments, {eligible['segment_id'].nunique():,} "
