@@ -69,8 +69,9 @@ def group_forecasts(calendars: pd.DataFrame, origins: pd.DataFrame, models: dict
                 known = set(model.last)  # segments with history by the origin
                 forecast = model.forecast(periods, ids=[i for i in ids if i in known])
                 reason = None
-            except (ModelFailure, ValueError, RuntimeError) as exc:  # LightGBM and mlforecast raise these
-                forecast, reason = pd.DataFrame(columns=["unique_id"]), str(exc)[:300] or type(exc).__name__
+            except Exception as exc:  # noqa: BLE001 - LightGBMError and the rest: a failed group fit
+                # is recorded for each of its segments, never fatal to the job
+                forecast, reason = pd.DataFrame(columns=["unique_id"]), f"global_failed: {type(exc).__name__}: {exc}"[:300]
             seconds = (time.perf_counter() - started) / len(ids)
             forecast = forecast.rename(columns={"unique_id": "segment_id"})
             missing = sorted(set(ids) - set(forecast["segment_id"]))
