@@ -12,7 +12,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from jobs.evaluate import evaluate
-from jobs.evaluation.global_forecasts import group_forecasts, window_origins
+from jobs.evaluation.global_forecasts import group_forecasts, last_origins, window_origins
 from jobs.models import GlobalLGBM, GlobalPath, GlobalSettings, build_model, load_model
 from jobs.score import score
 from jobs.train import train
@@ -131,3 +131,21 @@ def _configured_spec(cfg) -> str:
     from jobs.evaluate import evaluation_settings
 
     return evaluation_settings(cfg, RUN_DATE, "x").specs["global_lgbm"]
+
+
+def test_odd_segments_get_a_forecast_or_a_recorded_reason_never_an_exception():
+    ds = pd.date_range("2011-01-03", periods=120)
+    shapes = {"all_zero": pd.DataFrame({"ds": ds, "y": 0.0}), "constant": pd.DataFrame({"ds": ds, "y": 5.0}),
+              "one_point": pd.DataFrame({"ds": ds[-1:], "y": [3.0]}),
+              "stopped": pd.DataFrame({"ds": ds[:30], "y": 2.0})}
+    data = pd.concat([f.assign(segment_id=name) for name, f in shapes.items()]).assign(is_closed=False)
+    spec = GlobalPath.for_settings(SETTINGS, 30).spec()
+    rows = group_forecasts(data, last_origins(data), {"global_lgbm": spec}, 14)
+    for name in shapes:
+        own = rows[rows["segment_id"] == name]
+        forecast = own[own["ds"].notna()]
+        assert (len(forecast) == 14 and np.isfinite(forecast["yhat"]).all()) or (
+            len(own) == 1 and own["reason"].iloc[0].startswith("global_failed")), (name, own)
+    # the stopped segment's origin has no row to learn from: its fit failed, recorded with why
+    assert rows.loc[rows["segment_id"] == "stopped", "reason"].iloc[0].startswith("global_failed: ")
+    assert (rows.loc[rows["segment_id"] == "all_zero", "yhat"] == 0).all()
