@@ -78,7 +78,7 @@ def evaluation_settings(cfg: Config, run_date: dt.date, run_id: str, force: bool
             [*smooth, *e.intermittent_candidates], frequency=dataset.frequency, horizon=dataset.horizon,
             interval_width=cfg.model.interval_width, prophet=cfg.model.prophet,
             holidays_country=dataset.holidays_country, regressors=tuple(dataset.regressors),
-            global_lgbm=cfg.model.global_lgbm.model_dump(exclude={"group_by", "buckets"}),
+            global_lgbm=cfg.model.global_lgbm.model_dump(exclude={"group_by", "buckets", "serve_new"}),
         ),
         smooth=tuple(smooth),
         intermittent=tuple(e.intermittent_candidates),

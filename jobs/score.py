@@ -30,8 +30,10 @@ from jobs.core.calendar import next_periods
 from jobs.common.runlog import JobMetrics
 from jobs.common.runs import job_parser, run_job
 from jobs.core.errors import LakecastError
-from jobs.models import SeasonalNaive, load_model
+from jobs.models import SeasonalNaive, build_model, load_model
 from jobs.common.contracts import contract_for
+from jobs.common.globals import global_group
+from jobs.evaluation.global_forecasts import saved_forecasts
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +97,57 @@ def baseline_models(history: DataFrame, *, keys: list[str], frequency: str, widt
     return history.groupBy(*keys, "segment_id").applyInPandas(fit, schema=schema)
 
 
+def global_new_models(spark: SparkSession, cfg: Config, untrained: DataFrame, known: DataFrame,
+                      run_date: dt.date, versions: dict[str, int] | None) -> DataFrame:
+    """``untrained`` (new segments' baseline rows) with the segments of a training group that has a
+    current global model (``gold.global_models``, trained on or before ``run_date``) forecast by
+    it from their own history: one Spark task per group, the model loaded from its text, nothing
+    refitted. A segment it cannot forecast keeps the baseline, with why in its reason."""
+    ref = ensure_table(spark, cfg, "global_models")
+    saved = read_table_at(spark, ref, versions).filter(F.col("run_date") <= F.lit(run_date))
+    latest = saved.agg(F.max("run_date")).first()[0]
+    if latest is None:
+        return untrained
+    keys = list(cfg.dataset.segment_keys)
+    columns = ["segment_id", "ds", "y", "is_closed", *cfg.dataset.regressors]
+    horizon, frequency = cfg.dataset.horizon, cfg.dataset.frequency
+    history = (known.join(untrained.select("segment_id"), "segment_id")
+               .withColumn("_group", global_group(cfg)).select("_group", *columns))
+    models = (saved.filter(F.col("run_date") == F.lit(latest)).withColumnRenamed("group", "_group")
+              .join(history.select("_group").distinct(), "_group", "left_semi")
+              .select("_group", "model_spec", "model_json", "model_version"))
+    schema = "segment_id string, model string, model_json string, global_version string, global_reason string"
+    names = [c.split()[0] for c in schema.split(", ")]
+
+    def forecast(pdf: pd.DataFrame, saved: pd.DataFrame) -> pd.DataFrame:
+        if pdf.empty or saved.empty:
+            return pd.DataFrame(columns=names)
+        m = saved.sort_values("model_spec").iloc[0]  # one global spec per group in practice
+        rows = saved_forecasts(pdf[columns], m["model_spec"], m["model_json"], horizon)
+        out = []
+        for segment, path in rows.groupby("segment_id"):
+            if path["ds"].isna().all():
+                out.append((segment, None, None, None, f"its group's global model {m['model_version']} did not "
+                                                       f"forecast it: {path['reason'].iloc[0]}"))
+                continue
+            model = build_model(m["model_spec"]).with_paths(path).fit(pd.DataFrame({"ds": [path["origin"].iloc[0]]}))
+            out.append((segment, model.name, model.to_json(), m["model_version"],
+                        f"forecast by its group's global model {m['model_version']}"))
+        return pd.DataFrame(out, columns=names)
+
+    served = history.groupBy("_group").cogroup(models.groupBy("_group")).applyInPandas(forecast, schema=schema)
+    fit = F.col("global_version").isNotNull()
+    return (untrained.join(served, "segment_id", "left").select(
+        *keys, "segment_id",
+        F.when(fit, served["model"]).otherwise(untrained["model"]).alias("model"),
+        "status",
+        F.when(F.col("global_reason").isNull(), F.col("reason"))
+         .otherwise(F.concat_ws("; ", F.col("reason"), F.col("global_reason"))).alias("reason"),
+        F.when(fit, served["model_json"]).otherwise(untrained["model_json"]).alias("model_json"),
+        "fallback_json",
+        F.coalesce("global_version", "model_version").alias("model_version")))
+
+
 def score(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str,
           versions: dict[str, int] | None = None) -> JobMetrics:
     """Write ``run_date``'s forecasts for every segment in ``silver.demand`` (read as of the
@@ -123,6 +176,8 @@ def score(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str,
     known = read_table_at(spark, demand_ref, versions).filter(F.col("ds") <= F.lit(origin))
     untrained = baseline_models(known.join(models.select("segment_id"), "segment_id", "left_anti"),
                                 keys=list(keys), frequency=dataset.frequency, width=cfg.model.interval_width)
+    if cfg.model.global_lgbm.serve_new:
+        untrained = global_new_models(spark, cfg, untrained, known, run_date, versions)
     forecasts = score_models(models.select(*untrained.columns).unionByName(untrained), params=params,
                              schema=contract.schema, partitions=partitions)
     replace_run_date(spark, target, forecasts, run_date)

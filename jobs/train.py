@@ -144,7 +144,7 @@ def train_models(
 ) -> DataFrame:
     """Per-segment models for the history in ``demand`` (already cut at the run date, joined
     with each segment's ``promoted_spec`` from the model selection); ``global_rows``: the global
-    models' forecasts of them (:func:`global_paths`).
+    models' forecasts of them (:func:`global_fits`).
 
     Segments are hashed into ``partitions`` tasks (default 16 per core): small tasks keep every
     core busy to the end, since fit times differ a lot between segments.
@@ -177,9 +177,15 @@ def global_specs(spec: str | None) -> set[str]:
     return set().union(*(global_specs(m) for m in d["args"].get("members", [])))
 
 
-def global_paths(demand: DataFrame, cfg: Config, specs: set[str]) -> DataFrame | None:
+# Besides each segment's forecasts, a group's task returns one row per global spec holding the
+# fitted model (segment_id null): what gold.global_models keeps.
+SAVED_COLUMNS = ["group", "model_json", "segments"]
+
+
+def global_fits(demand: DataFrame, cfg: Config, specs: set[str]) -> DataFrame | None:
     """Every eligible segment's forecasts from its last period by each global model in ``specs``,
-    fitted once per training group (one Spark task each) on the group's history; None for none."""
+    fitted once per training group (one Spark task each) on the group's history, and the fitted
+    models (rows with ``model_json``); persisted, as both are read. None for no global spec."""
     if not specs:
         return None
     models = {s: s for s in sorted(specs)}
@@ -187,11 +193,38 @@ def global_paths(demand: DataFrame, cfg: Config, specs: set[str]) -> DataFrame |
     columns = ["segment_id", "ds", "y", "is_closed", *cfg.dataset.regressors]
 
     def group(pdf: pd.DataFrame) -> pd.DataFrame:
-        return group_forecasts(pdf[columns], last_origins(pdf), models, periods)
+        fitted: dict[str, tuple[pd.Timestamp, str]] = {}
+        rows = group_forecasts(pdf[columns], last_origins(pdf), models, periods, fitted)
+        saved = pd.DataFrame([{"model": spec, "origin": origin.date(), "group": pdf["_group"].iloc[0],
+                               "model_json": payload, "segments": pdf["segment_id"].nunique()}
+                              for spec, (origin, payload) in fitted.items()])
+        out = pd.concat([rows, saved], ignore_index=True).reindex(columns=GLOBAL_COLUMNS + SAVED_COLUMNS)
+        out["segments"] = out["segments"].astype("Int32")
+        return out
 
     print(f"train: fitting {len(specs)} global model(s) once per training group")
     return (demand.filter(F.col("eligible")).withColumn("_group", global_group(cfg))
-            .groupBy("_group").applyInPandas(group, schema=global_schema(GLOBAL_COLUMNS)))
+            .groupBy("_group").applyInPandas(group, schema=global_schema(GLOBAL_COLUMNS + SAVED_COLUMNS))
+            .persist())
+
+
+def write_global_models(spark: SparkSession, cfg: Config, fits: DataFrame | None, run_date: dt.date,
+                        run_id: str) -> int:
+    """Replace ``run_date``'s rows of ``gold.global_models`` with the global models fitted (none
+    when no promoted model uses one); returns how many."""
+    target = ensure_table(spark, cfg, "global_models")
+    if fits is None:
+        rows = spark.createDataFrame([], contract_for(cfg, "global_models").schema)
+    else:
+        rows = fits.filter(F.col("model_json").isNotNull()).select(
+            "group", F.col("model").alias("model_spec"), "origin", "segments", "model_json",
+            F.concat(F.lit(f"{run_date:%Y%m%d}-"), F.substring(F.sha2("model_json", 256), 1, 10)).alias("model_version"),
+            F.lit(run_date).alias("run_date"), F.lit(run_id).alias("run_id"))
+    replace_run_date(spark, target, rows, run_date)
+    n = spark.table(target.name).filter(F.col("run_date") == F.lit(run_date)).count()
+    if n:
+        print(f"train: {n} global model(s) in {target.name} (run date {run_date})")
+    return n
 
 
 def train(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str, scope: str = "all") -> JobMetrics:
@@ -213,10 +246,15 @@ def train(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str, scop
         )
     history = history.join(selection.select("segment_id", "promoted_spec"), "segment_id", "left")
     promoted = [r.promoted_spec for r in selection.select("promoted_spec").distinct().collect()]
-    global_rows = global_paths(history, cfg, set().union(*(global_specs(s) for s in promoted)))
+    fits = global_fits(history, cfg, set().union(*(global_specs(s) for s in promoted)))
+    global_rows = None if fits is None else fits.filter(F.col("model_json").isNull()).select(*GLOBAL_COLUMNS)
     models = train_models(history, params=train_params(cfg, run_date, run_id), schema=contract.schema,
                           global_rows=global_rows)
     replace_run_date(spark, target, models, run_date)
+    # A drifting-scope run fits the global model on the drifting segments only: not the group's model.
+    global_models = write_global_models(spark, cfg, fits, run_date, run_id) if scope == "all" else None
+    if fits is not None:
+        fits.unpersist()
     written = spark.table(target.name).filter(F.col("run_date") == F.lit(run_date))
     summary = written.groupBy("model", "status", F.split("reason", ":")[0].alias("reason")).count().collect()
     total = sum(r["count"] for r in summary)
@@ -230,7 +268,7 @@ def train(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str, scop
         rows_out=total,
         segments_ok=sum(r["count"] for r in summary if r.status == "ok"),
         segments_fallback=sum(r["count"] for r in summary if r.status != "ok"),
-        detail={"scope": scope, "fallback_reasons": {r.reason: r["count"] for r in summary if r.reason}},
+        detail={"scope": scope, "global_models": global_models, "fallback_reasons": {r.reason: r["count"] for r in summary if r.reason}},
     )
 
 

@@ -51,6 +51,31 @@ def models_contract(keys: Iterable[str]) -> TableContract:
     )
 
 
+def global_models_contract() -> TableContract:
+    """``gold.global_models``: each training group's global model by training run date."""
+    return TableContract(
+        schema=StructType(
+            [
+                col("group", StringType(),
+                    "Training group (model.global_lgbm: the group_by key's value, a hash bucket, or all)", False),
+                col("model_spec", StringType(), "Global family and settings as JSON (as in gold.models' specs)",
+                    False),
+                col("origin", DateType(), "Last period the model was trained on", False),
+                col("segments", IntegerType(), "Segments of the group it was trained on", False),
+                col("model_json", StringType(),
+                    "Settings, LightGBM's text model, conformal scores and library versions as JSON (no "
+                    "pickle); forecasts need only the segments' recent history", False),
+                col("model_version", StringType(), "<run date>-<hash of the model JSON>", False),
+                col("run_date", DateType(), "Training run date", False),
+                col("run_id", StringType(), "Training run", False),
+            ]
+        ),
+        comment="Global models (one per training group and global spec) by training run date; score "
+                "forecasts segments that are new since training with the current one.",
+        partition_by=("run_date",),
+    )
+
+
 def forecasts_contract(keys: Iterable[str]) -> TableContract:
     """``gold.forecasts``: the next H periods per segment for each scoring run date."""
     return TableContract(
@@ -65,7 +90,8 @@ def forecasts_contract(keys: Iterable[str]) -> TableContract:
                 col("model", StringType(), "Model family that produced the row", False),
                 col("model_version", StringType(), "Version of the model in gold.models", False),
                 col("status", StringType(),
-                    "ok, fallback when the baseline produced the row, or inactive (no recent demand)", False),
+                    "ok, fallback when the baseline (or, for a segment new since training, its group's global "
+                    "model) produced the row, or inactive (no recent demand)", False),
                 col("reason", StringType(), "Why the row comes from the fallback (null when ok)"),
                 col("run_date", DateType(), "Scoring run date", False),
                 col("run_id", StringType(), "Scoring run", False),

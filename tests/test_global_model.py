@@ -149,3 +149,46 @@ def test_odd_segments_get_a_forecast_or_a_recorded_reason_never_an_exception():
     # the stopped segment's origin has no row to learn from: its fit failed, recorded with why
     assert rows.loc[rows["segment_id"] == "stopped", "reason"].iloc[0].startswith("global_failed: ")
     assert (rows.loc[rows["segment_id"] == "all_zero", "yhat"] == 0).all()
+
+
+def test_train_keeps_the_global_model_and_score_serves_segments_new_since_training_with_it(spark, lake):
+    evaluation = {"candidates": ["seasonal_naive", "global_lgbm"], "intermittent_candidates": [],
+                  "windows": 1, "rule": "per_segment", "race": {"enabled": False}}
+    cfg = lake("served", {"evaluation": evaluation, "model": {"global_lgbm": {"params": {"n_estimators": 60}}}})
+    evaluate(spark, cfg, RUN_DATE, "evaluate-served")
+    for attempt in ("train-served", "train-served-again"):  # a rerun replaces the run date's model
+        train(spark, cfg, RUN_DATE, attempt)
+    saved = spark.table("gold.global_models").filter(F.col("run_date") == F.lit(RUN_DATE)).toPandas()
+    eligible = spark.table("silver.demand").filter("eligible").select("segment_id").distinct().count()
+    assert len(saved) == 1 and saved["group"].iloc[0] == "all" and saved["segments"].iloc[0] == eligible
+    assert saved["run_id"].iloc[0] == "train-served-again"
+    assert json.loads(saved["model_json"].iloc[0])["model"].startswith("tree")
+
+    # two segments appear after training: a copy of one the model forecast, and one with a single day
+    models = spark.table("gold.models").filter(F.col("run_date") == F.lit(RUN_DATE)).toPandas()
+    served = models[(models["model"] == "global_lgbm") & models["segment_id"].isin(DENSE)]
+    assert len(served), "the global model was promoted for no dense segment of the slice"
+    original = served["segment_id"].iloc[0]
+    demand = spark.table("silver.demand")
+    copy = demand.filter(F.col("segment_id") == original)
+    one_day = copy.filter(F.col("ds") == copy.agg(F.max("ds")).first()[0])
+    new = (copy.withColumn("segment_id", F.lit("NEW-COPY")).withColumn("item_id", F.lit("NEW-COPY"))
+           .unionByName(one_day.withColumn("segment_id", F.lit("NEW-ONE")).withColumn("item_id", F.lit("NEW-ONE"))))
+    new.write.format("delta").mode("append").save(cfg.table("demand").path)
+    try:
+        score(spark, cfg, RUN_DATE, "score-served")
+        out = spark.table("gold.forecasts").filter(F.col("run_date") == F.lit(RUN_DATE)).toPandas()
+    finally:
+        spark.sql(f"DELETE FROM {cfg.table('demand').name} WHERE segment_id LIKE 'NEW-%'")
+    for segment in ("NEW-COPY", "NEW-ONE"):
+        own = out[out["segment_id"] == segment]
+        assert len(own) == 28 and np.isfinite(own["yhat"]).all()
+        assert (own["model"] == "global_lgbm").all() and (own["status"] == "fallback").all()
+        assert own["reason"].iloc[0].startswith("new: ") and "global model" in own["reason"].iloc[0]
+        assert (own["model_version"] == saved["model_version"].iloc[0]).all()
+    # loaded from its text and given only the segment's history, the model forecasts the copy
+    # exactly as it forecast the original when it was fitted in training
+    mine = out[out["segment_id"] == "NEW-COPY"].sort_values("ds")
+    theirs = out[out["segment_id"] == original].sort_values("ds")
+    for column in ("yhat", "yhat_lower", "yhat_upper"):
+        assert mine[column].to_numpy() == pytest.approx(theirs[column].to_numpy()), column

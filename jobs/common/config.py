@@ -165,7 +165,9 @@ class GlobalModelConfig(Section):
     per training group. Empty ``lags`` / ``rolling_windows``: the frequency's defaults (lags
     from the horizon on). ``params`` go to LightGBM. Groups: one over every segment, unless
     ``group_by`` names a segment key (a model per value) or ``buckets`` > 1 (segments hashed into
-    that many groups); each group trains in one Spark task."""
+    that many groups); each group trains in one Spark task. ``serve_new``: score forecasts a
+    segment that is new since training with its group's current global model (when one was
+    trained) instead of the seasonal-naive baseline."""
 
     lags: list[int] = []
     rolling_windows: list[int] = []
@@ -173,6 +175,7 @@ class GlobalModelConfig(Section):
     params: dict[str, Any] = {}
     group_by: str | None = None
     buckets: int = Field(1, ge=1)
+    serve_new: bool = True
 
 
 class ModelConfig(Section):

@@ -13,6 +13,7 @@ from schemas.gold import (
     drift_contract,
     forecast_accuracy_contract,
     forecasts_contract,
+    global_models_contract,
     model_selection_contract,
     models_contract,
 )
@@ -30,6 +31,7 @@ def contract_for(cfg: Config, logical: str) -> TableContract:
         "demand": lambda: demand_contract(keys, regressors),
         "models": lambda: models_contract(keys),
         "forecasts": lambda: forecasts_contract(keys),
+        "global_models": global_models_contract,
         "pipeline_runs": lambda: PIPELINE_RUNS,
         "backtest_metrics": lambda: backtest_metrics_contract(keys),
         "backtest_forecasts": lambda: backtest_forecasts_contract(keys),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pyspark.sql import Column
 from pyspark.sql import functions as F
-from pyspark.sql.types import DateType, DoubleType, StringType, StructField, StructType
+from pyspark.sql.types import DateType, DoubleType, IntegerType, StringType, StructField, StructType
 
 from jobs.common.config import Config
 
@@ -23,7 +23,8 @@ def global_group(cfg: Config) -> Column:
 
 def global_schema(columns: list[str]) -> StructType:
     """The Spark schema of the group's forecasts (``columns``:
-    :data:`~jobs.evaluation.global_forecasts.GLOBAL_COLUMNS`): dates, figures, else strings."""
+    :data:`~jobs.evaluation.global_forecasts.GLOBAL_COLUMNS`, and what training adds): dates,
+    figures, counts, else strings."""
     types = {"origin": DateType(), "ds": DateType(), "yhat": DoubleType(), "yhat_lower": DoubleType(),
-             "yhat_upper": DoubleType(), "seconds": DoubleType()}
+             "yhat_upper": DoubleType(), "seconds": DoubleType(), "segments": IntegerType()}
     return StructType([StructField(c, types.get(c, StringType()), True) for c in columns])

@@ -83,6 +83,7 @@ TABLES = {
     "source_files": "bronze.source_files",
     "demand": "silver.demand",
     "models": "gold.models",
+    "global_models": "gold.global_models",
     "forecasts": "gold.forecasts",
     "pipeline_runs": "gold.pipeline_runs",
     "backtest_metrics": "gold.backtest_metrics",

@@ -96,7 +96,7 @@ def candidate_specs(
     global_lgbm: Mapping[str, Any] | None = None,
 ) -> dict[str, str]:
     """Fitted candidate name -> spec, from the configured settings (``global_lgbm``: the global
-    model's settings, ``model.global_lgbm`` of the config without its grouping)."""
+    model's settings, ``model.global_lgbm`` of the config without its grouping and serving)."""
     path_periods = max(90, horizon + 31)  # a month of scoring days past the training origin
     specs = {}
     for name in names:

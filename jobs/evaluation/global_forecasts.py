@@ -43,8 +43,8 @@ def last_origins(calendars: pd.DataFrame) -> pd.DataFrame:
     return last.rename(columns={"ds": "origin"})
 
 
-def group_forecasts(calendars: pd.DataFrame, origins: pd.DataFrame, models: dict[str, str], periods: int
-                    ) -> pd.DataFrame:
+def group_forecasts(calendars: pd.DataFrame, origins: pd.DataFrame, models: dict[str, str], periods: int,
+                    fitted: dict[str, tuple[pd.Timestamp, str]] | None = None) -> pd.DataFrame:
     """Every global candidate's forecasts of a group's segments from their origins.
 
     Args:
@@ -52,12 +52,13 @@ def group_forecasts(calendars: pd.DataFrame, origins: pd.DataFrame, models: dict
         origins: ``segment_id, origin``: which segments to forecast from which origin.
         models: candidate name -> spec of a global family.
         periods: how many periods to forecast after each origin.
+        fitted: when given, filled with candidate name -> (origin, model JSON) of its fit at the
+            latest origin that succeeded (what training keeps).
 
     Returns:
         Columns :data:`GLOBAL_COLUMNS`; ``seconds`` is each forecast segment's share of the fit.
     """
-    panel = calendars.rename(columns={"segment_id": "unique_id"}).assign(ds=lambda d: pd.to_datetime(d["ds"]))
-    panel["y"] = panel["y"].where(~panel["is_closed"].astype(bool))
+    panel = _panel(calendars)
     out = []
     for name, spec in models.items():
         settings = build_model(spec).global_settings()
@@ -69,6 +70,8 @@ def group_forecasts(calendars: pd.DataFrame, origins: pd.DataFrame, models: dict
                 known = set(model.last)  # segments with history by the origin
                 forecast = model.forecast(periods, ids=[i for i in ids if i in known])
                 reason = None
+                if fitted is not None:
+                    fitted[name] = (pd.Timestamp(origin), model.to_json())
             except Exception as exc:  # noqa: BLE001 - LightGBMError and the rest: a failed group fit
                 # is recorded for each of its segments, never fatal to the job
                 forecast, reason = pd.DataFrame(columns=["unique_id"]), f"global_failed: {type(exc).__name__}: {exc}"[:300]
@@ -80,6 +83,39 @@ def group_forecasts(calendars: pd.DataFrame, origins: pd.DataFrame, models: dict
                     "segment_id": missing,
                     "reason": reason or f"global_failed: no history by {pd.Timestamp(origin).date()}"})])
             out.append(forecast.assign(model=name, origin=pd.Timestamp(origin), seconds=seconds))
+    return _rows(out)
+
+
+def saved_forecasts(calendars: pd.DataFrame, name: str, payload: str, periods: int) -> pd.DataFrame:
+    """The forecasts of ``calendars``' segments (as :func:`group_forecasts` takes them) from each
+    one's last period by a saved global model (``payload``: :meth:`GlobalLGBM.to_json`), nothing
+    refitted: the features come from the segments' own recent history, so segments the model
+    never saw are forecast too. A model that cannot forecast them leaves each a row with the reason.
+    """
+    panel = _panel(calendars)
+    ids = sorted(panel["unique_id"].unique())
+    try:
+        forecast = GlobalLGBM.from_json(payload, panel).forecast(periods, ids=ids)
+        reason = None
+    except Exception as exc:  # noqa: BLE001 - recorded for each segment, never fatal to the job
+        forecast, reason = pd.DataFrame(columns=["unique_id"]), f"global_failed: {type(exc).__name__}: {exc}"[:300]
+    forecast = forecast.rename(columns={"unique_id": "segment_id"})
+    missing = sorted(set(ids) - set(forecast["segment_id"]))
+    if missing:
+        forecast = pd.concat([forecast, pd.DataFrame({"segment_id": missing,
+                                                      "reason": reason or "global_failed: no forecast"})])
+    last = panel.groupby("unique_id")["ds"].max()
+    return _rows([forecast.assign(model=name, origin=forecast["segment_id"].map(last), seconds=0.0)])
+
+
+def _panel(calendars: pd.DataFrame) -> pd.DataFrame:
+    """The global model's input from segments' calendars: closed periods' demand unknown."""
+    panel = calendars.rename(columns={"segment_id": "unique_id"}).assign(ds=lambda d: pd.to_datetime(d["ds"]))
+    panel["y"] = panel["y"].where(~panel["is_closed"].astype(bool))
+    return panel
+
+
+def _rows(out: list[pd.DataFrame]) -> pd.DataFrame:
     if not out:
         return pd.DataFrame(columns=GLOBAL_COLUMNS)
     rows = pd.concat(out, ignore_index=True)
