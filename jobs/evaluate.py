@@ -34,7 +34,7 @@ from pyspark.sql.types import StringType, StructField, StructType
 
 from jobs.common.config import Config
 from jobs.common.contracts import contract_for
-from jobs.common.globals import global_group, global_schema
+from jobs.common.globals import global_columns, global_group, global_schema
 from jobs.common.lake import current_models, ensure_table, history_as_of, replace_run_date
 from jobs.common.runlog import JobMetrics
 from jobs.common.runs import job_parser, run_job
@@ -140,7 +140,7 @@ def global_backtests(inputs: DataFrame, settings: EvaluationSettings, cfg: Confi
     models = {n: settings.specs[n] for n in fitted(list(settings.specs)) if family_of(settings.specs[n]) in GLOBAL_FAMILIES}
     if not models:
         return None
-    columns = ["segment_id", "ds", "y", "is_closed", *settings.regressors]
+    columns = global_columns(cfg)
 
     def group(pdf: pd.DataFrame) -> pd.DataFrame:
         origins = window_origins(pdf, horizon=settings.horizon, windows=settings.windows, step=settings.step,

@@ -32,7 +32,7 @@ from jobs.common.runs import job_parser, run_job
 from jobs.core.errors import LakecastError
 from jobs.models import SeasonalNaive, build_model, load_model
 from jobs.common.contracts import contract_for
-from jobs.common.globals import global_group
+from jobs.common.globals import global_columns, global_group
 from jobs.evaluation.global_forecasts import saved_forecasts
 
 log = logging.getLogger(__name__)
@@ -109,7 +109,7 @@ def global_new_models(spark: SparkSession, cfg: Config, untrained: DataFrame, kn
     if latest is None:
         return untrained
     keys = list(cfg.dataset.segment_keys)
-    columns = ["segment_id", "ds", "y", "is_closed", *cfg.dataset.regressors]
+    columns = global_columns(cfg)
     horizon, frequency = cfg.dataset.horizon, cfg.dataset.frequency
     history = (known.join(untrained.select("segment_id"), "segment_id")
                .withColumn("_group", global_group(cfg)).select("_group", *columns))

@@ -32,7 +32,7 @@ from jobs.common.runs import job_parser, run_job
 from jobs.common.scope import add_scope_arg, in_scope
 from jobs.core.errors import LakecastError
 from jobs.core.names import GLOBAL_FAMILIES, INACTIVE
-from jobs.common.globals import global_group, global_schema
+from jobs.common.globals import global_columns, global_group, global_schema
 from jobs.evaluation.global_forecasts import GLOBAL_COLUMNS, group_forecasts, last_origins
 from jobs.models import ModelFailure, SeasonalNaive, ZeroForecast, build_model
 from jobs.common.contracts import contract_for
@@ -190,7 +190,7 @@ def global_fits(demand: DataFrame, cfg: Config, specs: set[str]) -> DataFrame | 
         return None
     models = {s: s for s in sorted(specs)}
     periods = max(json.loads(s)["args"]["path_periods"] for s in specs)
-    columns = ["segment_id", "ds", "y", "is_closed", *cfg.dataset.regressors]
+    columns = global_columns(cfg)
 
     def group(pdf: pd.DataFrame) -> pd.DataFrame:
         fitted: dict[str, tuple[pd.Timestamp, str]] = {}

@@ -81,6 +81,7 @@ def test_every_problem_is_listed_in_one_error(tmp_path):
         ("  windows: 4", "  windows: 0", "evaluation.windows = 0: Input should be greater than or equal to 1"),
         ("max_abs_quantity: 1.0e+9", "max_abs_quantity: 1e9", "e.g. 1.0e+9"),
         ("    group_by: null", "    group_by: store", "group_by 'store' must be one of dataset.segment_keys"),
+        ("    static_features: []", "    static_features: [store]", "static_features ['store'] must be among"),
     ],
 )
 def test_bad_settings_are_refused(tmp_path, old, new, expected):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -50,6 +51,23 @@ def test_a_saved_model_loads_from_its_text_format_and_forecasts_exactly_as_fitte
     assert (fitted["yhat_lower"] <= fitted["yhat"]).all() and (fitted["yhat"] <= fitted["yhat_upper"]).all()
     width = (fitted["yhat_upper"] - fitted["yhat_lower"]).groupby(fitted["unique_id"]).mean()
     assert width["s2"] > 10 * width["s0"]
+
+
+def test_static_features_are_categories_kept_in_the_text_model_and_unseen_values_still_forecast():
+    data = panel()
+    data["kind"] = np.where(data["unique_id"].str[1:].astype(int) % 2 == 0, "even", "odd")
+    model = GlobalLGBM(replace(SETTINGS, static_features=("kind",))).fit(data)
+    fitted = model.forecast(14)
+    payload = model.to_json()
+    assert json.loads(payload)["settings"]["static_features"] == ["kind"]
+    assert "pandas_categorical" in json.loads(payload)["model"]  # LightGBM keeps the categories
+    pd.testing.assert_frame_equal(GlobalLGBM.from_json(payload, data).forecast(14), fitted)
+    # a segment the model never saw: its own history and its category give it the fitted forecast
+    copy = data[data["unique_id"] == "s1"].assign(unique_id="new")
+    again = GlobalLGBM.from_json(payload, copy).forecast(14)
+    assert again["yhat"].to_numpy() == pytest.approx(fitted.loc[fitted["unique_id"] == "s1", "yhat"].to_numpy())
+    unseen = GlobalLGBM.from_json(payload, copy.assign(kind="neither")).forecast(14)
+    assert len(unseen) == 14 and np.isfinite(unseen["yhat"]).all()
 
 
 def test_a_segment_with_a_short_history_still_gets_a_forecast():

@@ -167,12 +167,14 @@ class GlobalModelConfig(Section):
     ``group_by`` names a segment key (a model per value) or ``buckets`` > 1 (segments hashed into
     that many groups); each group trains in one Spark task. ``serve_new``: score forecasts a
     segment that is new since training with its group's current global model (when one was
-    trained) instead of the seasonal-naive baseline."""
+    trained) instead of the seasonal-naive baseline. ``static_features``: segment keys the model
+    gets as categorical features (for example the store of a store x department segment)."""
 
     lags: list[int] = []
     rolling_windows: list[int] = []
     conformal_windows: int = Field(1, ge=0)
     params: dict[str, Any] = {}
+    static_features: list[str] = []
     group_by: str | None = None
     buckets: int = Field(1, ge=1)
     serve_new: bool = True
@@ -364,6 +366,10 @@ class ConfigFile(Section):
         if group_by is not None and group_by not in self.dataset.segment_keys:
             raise ValueError(f"model.global_lgbm.group_by {group_by!r} must be one of dataset.segment_keys "
                              f"{list(self.dataset.segment_keys)} (or null: one model over every segment)")
+        unknown = sorted(set(self.model.global_lgbm.static_features) - set(self.dataset.segment_keys))
+        if unknown:
+            raise ValueError(f"model.global_lgbm.static_features {unknown} must be among dataset.segment_keys "
+                             f"{list(self.dataset.segment_keys)}")
         return self
 
 

@@ -1,5 +1,5 @@
-"""What the evaluate and train jobs share about the global model's Spark side: which training
-group a segment is in, and the schema of the group's forecasts."""
+"""What the evaluate, train and score jobs share about the global model's Spark side: which
+training group a segment is in, what its task is given, and the schema of the group's forecasts."""
 
 from __future__ import annotations
 
@@ -19,6 +19,12 @@ def global_group(cfg: Config) -> Column:
     if g.buckets > 1:
         return F.pmod(F.xxhash64("segment_id"), F.lit(g.buckets)).cast("string")
     return F.lit("all")
+
+
+def global_columns(cfg: Config) -> list[str]:
+    """What a group's task hands the global model of each segment: its calendar, the regressors
+    and the static features (``model.global_lgbm.static_features``)."""
+    return ["segment_id", "ds", "y", "is_closed", *cfg.dataset.regressors, *cfg.model.global_lgbm.static_features]
 
 
 def global_schema(columns: list[str]) -> StructType:

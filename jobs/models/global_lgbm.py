@@ -84,12 +84,22 @@ class GlobalSettings:
     regressors: tuple[str, ...] = ()
     conformal_windows: int = 1
     params: dict[str, Any] = field(default_factory=dict)
+    static_features: tuple[str, ...] = ()  # segment columns given to the model as categoricals
 
     def resolved(self) -> GlobalSettings:
         return GlobalSettings(
             **{**asdict(self), "lags": tuple(self.lags or default_lags(self.frequency, self.horizon)),
                "rolling_windows": tuple(self.rolling_windows or default_windows(self.frequency)),
-               "regressors": tuple(self.regressors), "params": dict(self.params)})
+               "regressors": tuple(self.regressors), "static_features": tuple(self.static_features),
+               "params": dict(self.params)})
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON values (lists for the tuples)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> GlobalSettings:
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
     def lgbm_params(self) -> dict[str, Any]:
         """LightGBM's settings: one thread (one Spark task is one core), deterministic."""
@@ -149,8 +159,10 @@ class GlobalLGBM:
 
     def _panel(self, panel: pd.DataFrame) -> pd.DataFrame:
         s = self.settings
-        out = panel[["unique_id", "ds", "y", *s.regressors]].copy()
+        out = panel[["unique_id", "ds", "y", *s.regressors, *s.static_features]].copy()
         out["ds"] = pd.to_datetime(out["ds"])
+        for c in s.static_features:  # LightGBM splits on categories (kept in its text model)
+            out[c] = out[c].astype(str).astype("category")
         out["y"] = out["y"].astype(float).fillna(0.0)
         for r in s.regressors:
             out[r] = out.groupby("unique_id")[r].ffill().fillna(0.0).astype(float)
@@ -163,7 +175,7 @@ class GlobalLGBM:
         if data.empty:
             raise ModelFailure("no_training_rows", "the global model got no segment to learn from")
         self.mlf = self._forecaster()
-        self.mlf.fit(data, static_features=[])
+        self.mlf.fit(data, static_features=list(self.settings.static_features))
         self.model_text = self.mlf.models_["lgbm"].booster_.model_to_string()
         self.scores = self._conformal_scores(data)
         self._remember(data)
@@ -189,7 +201,7 @@ class GlobalLGBM:
             return pd.DataFrame(columns=["step", "score"])
         cv = self._forecaster().cross_validation(
             data[data["unique_id"].isin(long_enough)], n_windows=s.conformal_windows, h=s.horizon,
-            refit=False, static_features=[])
+            refit=False, static_features=list(s.static_features))
         cv["step"] = cv.groupby(["unique_id", "cutoff"]).cumcount() + 1
         cv["score"] = (cv["y"] - cv["lgbm"]).abs() / cv["unique_id"].map(_scales(data))
         return cv[["step", "score"]].reset_index(drop=True)
@@ -233,9 +245,7 @@ class GlobalLGBM:
         from importlib.metadata import version
 
         return json.dumps({
-            "settings": {**asdict(self.settings), "lags": list(self.settings.lags),
-                         "rolling_windows": list(self.settings.rolling_windows),
-                         "regressors": list(self.settings.regressors)},
+            "settings": self.settings.to_dict(),
             "model": self.model_text,
             "scores": None if self.scores is None else self.scores.to_dict(orient="list"),
             "libraries": {d: version(d) for d in ("mlforecast", "lightgbm", "pandas", "numpy")},
@@ -246,13 +256,10 @@ class GlobalLGBM:
         """The model saved by :meth:`to_json`, ready to forecast the segments of ``history``
         (a panel as :meth:`fit` takes: their features are rebuilt from it, nothing refitted)."""
         d = json.loads(payload)
-        settings = d["settings"]
-        model = cls(GlobalSettings(**{**settings, "lags": tuple(settings["lags"]),
-                                      "rolling_windows": tuple(settings["rolling_windows"]),
-                                      "regressors": tuple(settings["regressors"])}))
+        model = cls(GlobalSettings.from_dict(d["settings"]))
         data = model._panel(history)
         model.mlf = model._forecaster()
-        model.mlf.preprocess(data, static_features=[])
+        model.mlf.preprocess(data, static_features=list(model.settings.static_features))
         model.mlf.models_ = {"lgbm": _Booster(d["model"])}
         model.model_text = d["model"]
         model.scores = pd.DataFrame(d["scores"]) if d["scores"] is not None else None
@@ -289,14 +296,13 @@ class GlobalPath(Forecaster):
     @classmethod
     def for_settings(cls, settings: GlobalSettings, path_periods: int) -> GlobalPath:
         """The segment's view of a global model with ``settings``, storing ``path_periods``."""
-        d = asdict(settings.resolved())
-        return cls(d.pop("frequency"), d.pop("interval_width"), path_periods,
-                   **{k: list(v) if isinstance(v, tuple) else v for k, v in d.items()})
+        d = settings.resolved().to_dict()
+        return cls(d.pop("frequency"), d.pop("interval_width"), path_periods, **d)
 
     def global_settings(self) -> GlobalSettings:
         """The settings of the group's model this segment's forecasts come from."""
-        d = {k: tuple(v) if isinstance(v, list) else v for k, v in self.settings.items()}
-        return GlobalSettings(frequency=self.frequency, interval_width=self.interval_width, **d)
+        return GlobalSettings.from_dict({"frequency": self.frequency, "interval_width": self.interval_width,
+                                         **self.settings})
 
     def given(self, paths: Mapping[str, pd.DataFrame]) -> GlobalPath:
         own = paths.get(self.spec())
