@@ -105,7 +105,8 @@ def test_the_chain_backtests_trains_and_scores_the_global_model_per_training_gro
     evaluation = {"candidates": ["seasonal_naive", "global_lgbm", "combo_median"], "intermittent_candidates": ["tsb"],
                   "windows": 2, "rule": "per_segment", "race": {"enabled": False}}
     cfg = lake("chain", {"evaluation": evaluation,
-                         "model": {"global_lgbm": {"params": {"n_estimators": 60}, "group_by": "item_id"}}})
+                         "model": {"global_lgbm": {"params": {"n_estimators": 60}, "group_by": "item_id",
+                                                   "static_features": ["item_id"]}}})
     evaluate(spark, cfg, RUN_DATE, "evaluate-global")
     backtest = spark.table("gold.backtest_metrics").filter(F.col("run_date") == F.lit(RUN_DATE)).toPandas()
     own = backtest[backtest["model"] == "global_lgbm"]
@@ -115,7 +116,7 @@ def test_the_chain_backtests_trains_and_scores_the_global_model_per_training_gro
     forecasts = spark.table("gold.backtest_forecasts").filter(
         (F.col("run_date") == F.lit(RUN_DATE)) & (F.col("model") == "global_lgbm")).toPandas()
     demand = spark.table("silver.demand").filter(F.col("segment_id") == DENSE[0]).toPandas()
-    alone = group_forecasts(demand[["segment_id", "ds", "y", "is_closed"]],
+    alone = group_forecasts(demand[["segment_id", "ds", "y", "is_closed", "item_id"]],
                             window_origins(demand, horizon=28, windows=2, step=28), {"global_lgbm": _configured_spec(cfg)},
                             28)
     mine = forecasts[forecasts["segment_id"] == DENSE[0]].sort_values(["cutoff", "ds"])
