@@ -110,7 +110,7 @@ def global_new_models(spark: SparkSession, cfg: Config, untrained: DataFrame, kn
         return untrained
     keys = list(cfg.dataset.segment_keys)
     columns = global_columns(cfg)
-    horizon, frequency = cfg.dataset.horizon, cfg.dataset.frequency
+    horizon = cfg.dataset.horizon
     history = (known.join(untrained.select("segment_id"), "segment_id")
                .withColumn("_group", global_group(cfg)).select("_group", *columns))
     models = (saved.filter(F.col("run_date") == F.lit(latest)).withColumnRenamed("group", "_group")

@@ -76,12 +76,8 @@ def group_forecasts(calendars: pd.DataFrame, origins: pd.DataFrame, models: dict
                 # is recorded for each of its segments, never fatal to the job
                 forecast, reason = pd.DataFrame(columns=["unique_id"]), f"global_failed: {type(exc).__name__}: {exc}"[:300]
             seconds = (time.perf_counter() - started) / len(ids)
-            forecast = forecast.rename(columns={"unique_id": "segment_id"})
-            missing = sorted(set(ids) - set(forecast["segment_id"]))
-            if missing:  # no history up to the origin (or the fit failed): a row with the reason
-                forecast = pd.concat([forecast, pd.DataFrame({
-                    "segment_id": missing,
-                    "reason": reason or f"global_failed: no history by {pd.Timestamp(origin).date()}"})])
+            # no history up to the origin (or the fit failed): a row with the reason
+            forecast = _with_missing(forecast, ids, reason or f"global_failed: no history by {pd.Timestamp(origin).date()}")
             out.append(forecast.assign(model=name, origin=pd.Timestamp(origin), seconds=seconds))
     return _rows(out)
 
@@ -99,13 +95,19 @@ def saved_forecasts(calendars: pd.DataFrame, name: str, payload: str, periods: i
         reason = None
     except Exception as exc:  # noqa: BLE001 - recorded for each segment, never fatal to the job
         forecast, reason = pd.DataFrame(columns=["unique_id"]), f"global_failed: {type(exc).__name__}: {exc}"[:300]
-    forecast = forecast.rename(columns={"unique_id": "segment_id"})
-    missing = sorted(set(ids) - set(forecast["segment_id"]))
-    if missing:
-        forecast = pd.concat([forecast, pd.DataFrame({"segment_id": missing,
-                                                      "reason": reason or "global_failed: no forecast"})])
+    forecast = _with_missing(forecast, ids, reason or "global_failed: no forecast")
     last = panel.groupby("unique_id")["ds"].max()
     return _rows([forecast.assign(model=name, origin=forecast["segment_id"].map(last), seconds=0.0)])
+
+
+def _with_missing(forecast: pd.DataFrame, ids: list[str], reason: str) -> pd.DataFrame:
+    """``forecast`` (``unique_id`` renamed ``segment_id``) with a row holding ``reason`` for each
+    of ``ids`` it has no forecast of."""
+    forecast = forecast.rename(columns={"unique_id": "segment_id"})
+    missing = sorted(set(ids) - set(forecast["segment_id"]))
+    if not missing:
+        return forecast
+    return pd.concat([forecast, pd.DataFrame({"segment_id": missing, "reason": reason})])
 
 
 def _panel(calendars: pd.DataFrame) -> pd.DataFrame:
