@@ -210,3 +210,19 @@ def test_a_missing_input_table_is_a_clear_error(spark, make_cfg, caplog):
     cfg = make_cfg()
     assert features.main(["--run-date", SECOND, "--config", str(cfg.path)]) == 2
     assert "has no sales on or before 2011-12-09; run `lakecast ingest` first" in caplog.text
+
+
+def test_a_table_registered_elsewhere_or_missing_contract_columns_is_a_clear_error(spark, make_cfg):
+    from jobs.common.lake import TableProblem, ensure_table
+
+    cfg = make_cfg()
+    ensure_table(spark, cfg, "drift")
+    assert ensure_table(spark, cfg, "drift").path == cfg.table("drift").path  # found, not recreated
+    elsewhere = make_cfg(name="other")  # same metastore, another lake folder
+    with pytest.raises(TableProblem, match=r"registered at .*cfg/.* but the config puts it at .*other/"):
+        ensure_table(spark, elsewhere, "drift")
+
+    ref = cfg.table("forecasts")
+    spark.sql(f"CREATE TABLE {ref.name} (segment_id STRING) USING delta LOCATION '{ref.path}'")
+    with pytest.raises(TableProblem, match=r"lacks the columns \['item_id', 'ds'"):
+        ensure_table(spark, cfg, "forecasts")
