@@ -182,20 +182,26 @@ def backtest_of(inputs: DataFrame, settings: EvaluationSettings, schema: StructT
     return rows.persist(StorageLevel.MEMORY_AND_DISK)  # one backtest, two tables and the ensemble
 
 
-def race_candidates(inputs: DataFrame, segments: DataFrame, settings: EvaluationSettings, schema: StructType,
-                    partitions: int, race_settings: RaceSettings, global_rows: DataFrame | None = None
-                    ) -> tuple[EvaluationSettings, list[DataFrame], DataFrame | None, DataFrame | None, list[ClassRace]]:
-    """Race the candidates on a sample of each demand class (:mod:`jobs.evaluation.race`).
+@dataclasses.dataclass
+class Raced:
+    """What racing the candidates leaves for the rest of the backtest."""
 
-    Returns the settings without the families each class dropped; what to unpersist; the sampled
-    segments' final backtest rows (none of them is backtested again) and their ids, None when no
-    class was sampled; and each class's race."""
+    settings: EvaluationSettings  # without the families each class dropped
+    races: list[ClassRace]  # one per demand class, raced or not
+    persisted: list[DataFrame] = dataclasses.field(default_factory=list)  # to unpersist at the end
+    rows: DataFrame | None = None  # the sampled segments' final backtest rows (None: no class sampled)
+    sampled: DataFrame | None = None  # their ids: none of them is backtested again
+
+
+def race_candidates(inputs: DataFrame, segments: DataFrame, settings: EvaluationSettings, schema: StructType,
+                    partitions: int, race_settings: RaceSettings, global_rows: DataFrame | None = None) -> Raced:
+    """Race the candidates on a sample of each demand class (:mod:`jobs.evaluation.race`)."""
     sizes = segments.filter(F.col("eligible")).groupBy("demand_class").count().toPandas()
     shares, unraced = sample_shares(dict(zip(sizes["demand_class"], sizes["count"])), race_settings)
     for r in unraced:
         print(f"evaluate: race {r.describe()}")
     if not shares:
-        return settings, [], None, None, unraced
+        return Raced(settings, unraced)
     threshold = F.lit(0)
     for demand_class, share in shares.items():
         threshold = F.when(F.col("demand_class") == demand_class, F.lit(math.ceil(share * 10_000))).otherwise(threshold)
@@ -234,7 +240,8 @@ def race_candidates(inputs: DataFrame, segments: DataFrame, settings: Evaluation
     for demand_class in dropped:
         final = final.unionByName(replay(raced_settings, demand_class, production=True))
     final = final.persist(StorageLevel.MEMORY_AND_DISK)
-    return raced_settings, [sampled, first, stored, final], final, sampled.select("segment_id").distinct(), [*unraced, *races]
+    return Raced(raced_settings, [*unraced, *races], [sampled, first, stored, final], final,
+                 sampled.select("segment_id").distinct())
 
 
 def segments_with_production(history: DataFrame, models: DataFrame, run_date: dt.date, keys: list[str]) -> DataFrame:
@@ -273,16 +280,15 @@ def evaluate(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str, f
     inputs = history.select(*columns).join(
         segments.select("segment_id", "demand_class", "production_spec"), "segment_id")
     race_settings = RaceSettings(**cfg.evaluation.race.model_dump())
-    races: list[ClassRace] = []
     global_rows = global_backtests(inputs, settings, cfg)
-    persisted: list[DataFrame] = []
-    raced = sampled = None
+    raced = Raced(settings, [])
     if race_settings.enabled and scope == "all":  # a drifting scope is too few segments to race
-        settings, persisted, raced, sampled, races = race_candidates(inputs, segments, settings, schema, partitions,
-                                                                     race_settings, global_rows)
-    if raced is not None:
-        rest = backtest_of(inputs.join(sampled, "segment_id", "left_anti"), settings, schema, partitions, global_rows)
-        persisted, backtest = [*persisted, rest], raced.unionByName(rest)
+        raced = race_candidates(inputs, segments, settings, schema, partitions, race_settings, global_rows)
+    settings, races, persisted = raced.settings, raced.races, raced.persisted
+    if raced.rows is not None:
+        rest = backtest_of(inputs.join(raced.sampled, "segment_id", "left_anti"), settings, schema, partitions,
+                           global_rows)
+        persisted, backtest = [*persisted, rest], raced.rows.unionByName(rest)
     else:
         backtest = backtest_of(inputs, settings, schema, partitions, global_rows)
         persisted.append(backtest)
