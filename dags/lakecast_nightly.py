@@ -129,8 +129,8 @@ with DAG(
     features = spark_job("features")
     accuracy = spark_job("accuracy")
     monitor = spark_job("monitor")
-    evaluate = spark_job("evaluate", args=("--scope", SCOPE, "--reason", REASON))
-    train = spark_job("train", args=("--scope", SCOPE, "--reason", REASON))
+    evaluate = spark_job("evaluate", args=("--scope", SCOPE, "--reason=" + REASON))
+    train = spark_job("train", args=("--scope", SCOPE, "--reason=" + REASON))
     keep_models = EmptyOperator(task_id="keep_models")
     score = spark_job("score", trigger_rule="none_failed_min_one_success")
 

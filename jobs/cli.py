@@ -93,7 +93,8 @@ def run_chain(run_date: dt.date, args: argparse.Namespace) -> int:
                 print(decision, flush=True)
             if not decision.train:
                 continue
-            extra = ["--scope", decision.scope, "--reason", decision.why]
+            # one token: a reason such as "--force-train" is not an option
+            extra = ["--scope", decision.scope, f"--reason={decision.why}"]
         run_id = ["--run-id", f"{args.run_id}:{name}"] if getattr(args, "run_id", None) else []
         code = module.main(common + extra + run_id)
         if code != 0:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+import socket
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -16,8 +17,10 @@ import yaml
 from jobs.common.config import DEFAULT_CONFIG, Config, load_config
 from jobs.common.spark import get_spark
 
-# Airflow reads its home at import: keep the tests' Airflow out of ~/airflow.
-os.environ.setdefault("AIRFLOW_HOME", os.path.join(tempfile.gettempdir(), "lakecast-tests-airflow"))
+# Airflow reads its home at import: keep the tests' Airflow out of ~/airflow, one home per
+# pytest-xdist worker (each has its own SQLite database).
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+os.environ.setdefault("AIRFLOW_HOME", os.path.join(tempfile.gettempdir(), f"lakecast-tests-airflow-{_WORKER}"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
 LAYERS = ("bronze", "silver", "gold")
@@ -30,6 +33,13 @@ SOURCE = DEFAULT_CONFIG.parent.parent / "data" / "online_retail_II_transactions.
 # full default list).
 QUICK_EVALUATION = {"candidates": ["seasonal_naive", "dot", "combo_median"], "intermittent_candidates": ["tsb"],
                     "windows": 2}
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for servers the tests start: Spark, Thrift, webhooks)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def write_config(folder: Path, overrides: dict[str, Any] | None = None) -> Config:

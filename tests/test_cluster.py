@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,24 +15,14 @@ from pathlib import Path
 import pyspark
 import pytest
 
+from jobs.cli import JOBS, run_command
 from jobs.common.jars import local_jars
 from jobs.common.spark import SNAPSHOT_PARTITIONS
-from jobs.evaluate import evaluate
-from jobs.features import features
-from jobs.ingest import ingest
-from jobs.score import score
-from jobs.train import train
-from tests.conftest import LAYERS, QUICK_EVALUATION, write_config
+from tests.conftest import LAYERS, QUICK_EVALUATION, free_port, write_config
 
 PROJECT = Path(__file__).resolve().parents[1]
 SPARK_HOME = Path(pyspark.__file__).parent
 RUN_DATE = "2011-12-09"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start(cmd: list[str], log: Path) -> subprocess.Popen:
@@ -96,38 +85,33 @@ def forecasts(path: str) -> dict:
 @pytest.mark.slow
 def test_chain_on_a_standalone_cluster_matches_local_mode(spark, cluster, slice_csv, tmp_path):
     raw = write_config(tmp_path / "base").raw
-    base = raw["dataset"]
     # Prophet too: its Stan fits must run on the executors
     quick = {**QUICK_EVALUATION, "candidates": [*QUICK_EVALUATION["candidates"], "prophet"]}
     # a two-core worker: Delta's state in two tasks, as lakecast does on a local master
     small = {"conf": {**raw["spark"]["conf"], SNAPSHOT_PARTITIONS: "2"}}
-    on_cluster = write_config(tmp_path / "cluster", {"dataset": {**base, "source": str(slice_csv)},
-                                                     "evaluation": quick, "spark": small})
+    on_cluster = write_config(tmp_path / "cluster", {"evaluation": quick, "spark": small})
     submit = str(SPARK_HOME / "bin" / "spark-submit")
-    for job in ("ingest", "features", "evaluate", "train", "score"):
-        out = subprocess.run(
-            [submit, "--master", cluster, "--jars", ",".join(str(p) for p in local_jars()),
-             "--conf", f"spark.pyspark.python={sys.executable}",
-             "--conf", f"spark.pyspark.driver.python={sys.executable}",
-             "--conf", "spark.ui.enabled=false",
-             str(PROJECT / "jobs" / f"{job}.py"), "--run-date", RUN_DATE, "--config", str(on_cluster.path)],
-            cwd=tmp_path, capture_output=True, text=True, timeout=900,
-            env={**os.environ, "SPARK_HOME": str(SPARK_HOME), "SPARK_LOCAL_IP": "127.0.0.1"},
-        )
-        assert out.returncode == 0, f"{job} failed on the cluster:\n{out.stderr[-4000:]}"
-        assert cluster in out.stderr  # the job really ran against the standalone master
+    # the whole chain (ingest to score) in one driver: `lakecast run` through spark-submit
+    chain = ["--run-date", RUN_DATE, "--force-train", "--source", str(slice_csv)]
+    out = subprocess.run(
+        [submit, "--master", cluster, "--jars", ",".join(str(p) for p in local_jars()),
+         "--conf", f"spark.pyspark.python={sys.executable}",
+         "--conf", f"spark.pyspark.driver.python={sys.executable}",
+         "--conf", "spark.ui.enabled=false",
+         str(PROJECT / "jobs" / "cli.py"), "run", *chain, "--config", str(on_cluster.path)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=1500,
+        env={**os.environ, "SPARK_HOME": str(SPARK_HOME), "SPARK_LOCAL_IP": "127.0.0.1"},
+    )
+    assert out.returncode == 0, f"the chain failed on the cluster:\n{out.stderr[-4000:]}"
+    assert cluster in out.stderr  # the jobs really ran against the standalone master
+    for i, job in enumerate(JOBS, 1):
+        assert f"[{i}/{len(JOBS)}] lakecast {job} --run-date {RUN_DATE}" in out.stdout
+    assert f"Summary for run date {RUN_DATE}" in out.stdout and "gold.forecasts" in out.stdout
 
     for layer in LAYERS:
         spark.sql(f"DROP DATABASE IF EXISTS {layer} CASCADE")
-    local = write_config(tmp_path / "local", {"dataset": {**base, "source": str(slice_csv)}, "evaluation": quick})
-    import datetime as dt
-
-    day = dt.date.fromisoformat(RUN_DATE)
-    ingest(spark, local, day, "local-ingest")
-    features(spark, local, day, "local-features")
-    evaluate(spark, local, day, "local-evaluate")
-    train(spark, local, day, "local-train")
-    score(spark, local, day, "local-score")
+    local = write_config(tmp_path / "local", {"evaluation": quick})
+    assert run_command([*chain, "--config", str(local.path)]) == 0  # in this test's local-mode session
 
     remote, here = forecasts(on_cluster.table("forecasts").path), forecasts(local.table("forecasts").path)
     assert remote.keys() == here.keys() and len(here) >= 10 * 28

@@ -63,8 +63,8 @@ def test_run_date_is_rendered_from_the_data_interval(dagbag):
     assert rendered == ["--run-date", "2011-12-09", "--run-id", "scheduled__x:features"]
     assert task.application.endswith("jobs/features.py")
     # evaluate and train get the scope the branch decided (all, or only the drifting segments)
-    assert dag.get_task("evaluate").application_args[-4:] == ["--scope", dag_module().SCOPE,
-                                                              "--reason", dag_module().REASON]
+    assert dag.get_task("evaluate").application_args[-3:] == ["--scope", dag_module().SCOPE,
+                                                              "--reason=" + dag_module().REASON]
     assert "xcom_pull(task_ids='choose_training', key='scope')" in dag_module().SCOPE
 
 
@@ -174,7 +174,7 @@ def test_airflow_dags_test_runs_the_nightly_dag_end_to_end(slice_csv, tmp_path):
     run = subprocess.run(
         # triggered at midnight after 2011-12-09: data interval [12-09, 12-10), run date 12-09
         [airflow, "dags", "test", "lakecast_nightly", "2011-12-10"], env=env, capture_output=True, text=True,
-        timeout=1200,
+        timeout=2400,  # 7 spark-submit jobs; the suite shares 2 cores between two workers
     )
     log = run.stdout + run.stderr
     assert run.returncode == 0, log[-5000:]
