@@ -88,11 +88,14 @@ mlflow-ui:
 	.venv-mlflow/bin/mlflow ui --backend-store-uri sqlite:///$(LAKE)/_mlflow/mlflow.db \
 		--host 127.0.0.1 --port $(MLFLOW_PORT)
 
+# Two worker processes (pytest-xdist), each with its own Spark session, metastore and Airflow
+# home; a test file's tests stay on one worker so its module fixtures are built once.
+TEST_WORKERS ?= 2
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: setup
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not slow"
 
 clean-lake:
 	rm -rf lake
