@@ -36,7 +36,7 @@ QUICK_EVALUATION = {"candidates": ["seasonal_naive", "dot", "combo_median"], "in
 
 
 def free_port() -> int:
-    """A TCP port free on 127.0.0.1 now (for servers the tests start: Spark, Thrift, webhooks)."""
+    """A TCP port free on 127.0.0.1 now (for the servers the tests start: a Spark master and worker, the Thrift server)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
