@@ -30,6 +30,8 @@ PROJECT = os.environ.get("LAKECAST_HOME", os.path.dirname(os.path.dirname(os.pat
 JARS = os.environ.get("LAKECAST_SPARK_JARS") or ",".join(sorted(glob.glob(f"{PROJECT}/.cache/jars/*.jar")))
 PYSPARK_PYTHON = os.environ.get("LAKECAST_PYSPARK_PYTHON", sys.executable)
 LOG4J = f"{PROJECT}/jobs/common/log4j2.properties"
+# extra JVM options for the jobs' drivers (see jobs/common/spark.py, DRIVER_JAVA_OPTIONS_ENV)
+DRIVER_JAVA_OPTIONS = os.environ.get("LAKECAST_DRIVER_JAVA_OPTIONS", "")
 RUN_DATE = "{{ data_interval_start | ds }}"
 # all segments, or only the drifting ones, and why: what choose_training decided
 SCOPE = "{{ ti.xcom_pull(task_ids='choose_training', key='scope') or 'all' }}"
@@ -59,7 +61,7 @@ def spark_job(job: str, args: tuple[str, ...] = (), **kwargs: object) -> SparkSu
             "spark.pyspark.python": PYSPARK_PYTHON,
             "spark.pyspark.driver.python": PYSPARK_PYTHON,
             # lakecast's log settings: warnings and errors from Spark, not every INFO line
-            "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{LOG4J}",
+            "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{LOG4J} {DRIVER_JAVA_OPTIONS}".strip(),
         },
         name=f"lakecast-{job}",
         **kwargs,

@@ -17,7 +17,7 @@ import pytest
 
 from jobs.cli import JOBS, run_command
 from jobs.common.jars import local_jars
-from jobs.common.spark import SNAPSHOT_PARTITIONS
+from jobs.common.spark import DRIVER_JAVA_OPTIONS_ENV, SNAPSHOT_PARTITIONS
 from tests.conftest import LAYERS, QUICK_EVALUATION, free_port, write_config
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -98,6 +98,9 @@ def test_chain_on_a_standalone_cluster_matches_local_mode(spark, cluster, slice_
          "--conf", f"spark.pyspark.python={sys.executable}",
          "--conf", f"spark.pyspark.driver.python={sys.executable}",
          "--conf", "spark.ui.enabled=false",
+         # the quick JVM of the tests' other jobs (conftest), for the driver and the executor
+         "--conf", f"spark.driver.extraJavaOptions={os.environ[DRIVER_JAVA_OPTIONS_ENV]}",
+         "--conf", f"spark.executor.extraJavaOptions={os.environ[DRIVER_JAVA_OPTIONS_ENV]}",
          str(PROJECT / "jobs" / "cli.py"), "run", *chain, "--config", str(on_cluster.path)],
         cwd=tmp_path, capture_output=True, text=True, timeout=1500,
         env={**os.environ, "SPARK_HOME": str(SPARK_HOME), "SPARK_LOCAL_IP": "127.0.0.1"},
