@@ -113,3 +113,16 @@ def test_a_local_master_computes_delta_state_in_one_task_per_core(spark):
 
     assert spark.sparkContext.master == "local[2]"
     assert spark.conf.get(SNAPSHOT_PARTITIONS) == "2"
+
+
+def test_driver_java_options_from_the_environment_follow_lakecasts_own(monkeypatch, tmp_path):
+    from jobs.common.spark import DRIVER_JAVA_OPTIONS_ENV, session_conf
+
+    monkeypatch.delenv("PYSPARK_GATEWAY_PORT", raising=False)  # a local run, not under spark-submit
+    monkeypatch.setenv("LAKECAST_LAKE", str(tmp_path / "lake"))  # its metastore folder is made here
+    monkeypatch.setenv(DRIVER_JAVA_OPTIONS_ENV, "-XX:TieredStopAtLevel=1  -Xss4m")
+    options = session_conf(load_config(None))["spark.driver.extraJavaOptions"].split(" ")
+    assert options[0].startswith("-Dlog4j2.configurationFile=file:")
+    assert options[-2:] == ["-XX:TieredStopAtLevel=1", "-Xss4m"]
+    monkeypatch.setenv(DRIVER_JAVA_OPTIONS_ENV, "")
+    assert session_conf(load_config(None))["spark.driver.extraJavaOptions"].split(" ") == options[:-2]

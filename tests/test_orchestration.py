@@ -53,6 +53,9 @@ def test_nightly_dag_structure(dagbag):
     assert dag.max_active_runs == 1 and dag.catchup is False
     assert dag.get_task("score").trigger_rule == "none_failed_min_one_success"
     assert dag.get_task("train").retries == 2
+    # the drivers' extra JVM options (the tests set them, conftest) follow lakecast's log settings
+    java = dag.get_task("features").conf["spark.driver.extraJavaOptions"]
+    assert java.startswith("-Dlog4j2.configurationFile=file:") and java.endswith(" " + os.environ["LAKECAST_DRIVER_JAVA_OPTIONS"])
 
 
 def test_run_date_is_rendered_from_the_data_interval(dagbag):
