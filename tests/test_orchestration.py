@@ -14,6 +14,7 @@ import pytest
 from jobs import ingest
 from jobs.cli import backfill_command
 from jobs.common.cadence import due_by_cadence
+from jobs.common.spark import DRIVER_JAVA_OPTIONS_ENV
 from tests.conftest import LAYERS, QUICK_EVALUATION, write_config
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -55,7 +56,7 @@ def test_nightly_dag_structure(dagbag):
     assert dag.get_task("train").retries == 2
     # the drivers' extra JVM options (the tests set them, conftest) follow lakecast's log settings
     java = dag.get_task("features").conf["spark.driver.extraJavaOptions"]
-    assert java.startswith("-Dlog4j2.configurationFile=file:") and java.endswith(" " + os.environ["LAKECAST_DRIVER_JAVA_OPTIONS"])
+    assert java.startswith("-Dlog4j2.configurationFile=file:") and java.endswith(" " + os.environ[DRIVER_JAVA_OPTIONS_ENV])
 
 
 def test_run_date_is_rendered_from_the_data_interval(dagbag):

@@ -24,10 +24,8 @@ log = logging.getLogger(__name__)
 
 LOG4J_CONF = Path(__file__).with_name("log4j2.properties")
 # Extra JVM options for a job's driver (on a local master, the executors' JVM too), appended to
-# lakecast's own; the nightly DAG reads the same variable for its spark-submit tasks. A short job
-# on a small lake spends most of its time warming up the JVM: "-XX:TieredStopAtLevel=1" (no C2
-# compiler) cut the CPU of a features job on an 11-product lake from about 115 to 72 core-seconds,
-# but made an ingest of the whole bundled file 40 % slower, so it is not the default.
+# lakecast's own; the nightly DAG reads the same variable for its spark-submit tasks. When
+# "-XX:TieredStopAtLevel=1" helps (short jobs on small lakes) and when it hurts: README, Configuration.
 DRIVER_JAVA_OPTIONS_ENV = "LAKECAST_DRIVER_JAVA_OPTIONS"
 
 
