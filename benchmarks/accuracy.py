@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 from jobs.common.config import Config, load_config  # noqa: E402
 from jobs.common.reader import read_table  # noqa: E402
 from jobs.core.names import FAMILIES  # noqa: E402
-from jobs.core.names import ENSEMBLE, PRODUCTION  # noqa: E402
+from jobs.core.names import COMBINATIONS, COMBO_MEDIAN, ENSEMBLE, POOL, PRODUCTION  # noqa: E402
 from jobs.evaluation.scorecard import format_strategies, held_out_strategies  # noqa: E402
 
 WALMART = ROOT.parent / "shared" / "data" / "walmart_weekly"
@@ -96,23 +96,50 @@ def print_table(cfg: Config) -> None:
     settings = {"metric": cfg.evaluation.metric, "rank": {n: i for i, n in enumerate(FAMILIES)},
                 "margin": cfg.evaluation.margin, "gap": math.ceil(cfg.dataset.horizon / cfg.evaluation.step)}
     table = held_out_strategies(per_window, rule=cfg.evaluation.rule, **settings)
-    if ENSEMBLE in set(per_window["model"]):
-        # the rule lakecast had before the ensemble: the portfolio rule over the other candidates,
-        # on the same segments
-        before = held_out_strategies(per_window[per_window["model"] != ENSEMBLE], rule="portfolio", **settings)
-        row = before.loc[["portfolio rule"]].rename(index={"portfolio rule": "portfolio rule, no ensemble"})
-        row["rule_mase"] = table.loc["portfolio rule", "rule_mase"]
-        table = pd.concat([table, row]).pipe(lambda t: setattr(t, "attrs", table.attrs) or t)
+    for label, left_out in (("portfolio rule, no ensemble", {ENSEMBLE}),
+                            ("portfolio rule, no pool/ens.", {POOL, ENSEMBLE})):
+        # the rules lakecast had before the ensemble, and before the pool (issue 14 was filed
+        # then): the portfolio rule over the other candidates, on the same segments
+        if left_out & set(per_window["model"]):
+            before = held_out_strategies(per_window[~per_window["model"].isin(left_out)], rule="portfolio",
+                                         **settings)
+            row = before.loc[["portfolio rule"]].rename(index={"portfolio rule": label})
+            row["rule_mase"] = table.loc["portfolio rule", "rule_mase"]
+            table = pd.concat([table, row]).pipe(lambda t: setattr(t, "attrs", table.attrs) or t)
     counts = classes[classes["segment_id"].isin(per_window["segment_id"])]["demand_class"].value_counts().to_dict()
     print(f"segments backtested: {per_window['segment_id'].nunique():,} ({counts}); portfolio best on the "
           f"earlier windows: {table.attrs['portfolio']}")
     print(f"last window ({table.attrs['segments']:,} segments every configured candidate forecast; "
           "seconds = fit time on that window of what the strategy needs):")
     print(format_strategies(table, indent="  "), flush=True)
+    print(bar(table, cfg.evaluation.rule), flush=True)
     weights = selection.dropna(subset=["ensemble_weights"]).drop_duplicates("demand_class")
     for r in weights.itertuples():
         print(f"  ensemble of the {r.demand_class} segments (all windows): "
               + ", ".join(f"{n} {w:.2f}" for n, w in dict(r.ensemble_weights).items() if w > 0))
+
+
+def bar(table: pd.DataFrame, rule: str) -> str:
+    """Issue 14's bar for the configured rule, over all the table's segments: mean MASE at least 3 %
+    below the best single family and below the median combination and the portfolio rules without
+    the ensemble, with pooled WAPE no worse than theirs."""
+    everyone = table[table["segments"] == table["segments"].max()]
+    own = {"portfolio": "portfolio rule", "per_segment": "per-segment choice"}.get(rule, rule)
+    if own not in everyone.index:
+        return f"  bar: the rule's row {own!r} is not in the table"
+    mine = everyone.loc[own]
+    singles = everyone[everyone.index.isin(FAMILIES) & ~everyone.index.isin(COMBINATIONS)]
+    best = singles["mean_mase"].idxmin()
+    lines = [f"  bar for {own} (mean MASE {mine.mean_mase:.3f}, WAPE {mine.wape:.3f}):"]
+    for name, limit in ((best, 0.97), (COMBO_MEDIAN, 1.0), ("portfolio rule, no ensemble", 1.0),
+                        ("portfolio rule, no pool/ens.", 1.0)):
+        if name in everyone.index and name != own:
+            other = everyone.loc[name]
+            ok = mine.mean_mase < limit * other.mean_mase and mine.wape <= other.wape
+            lines.append(f"    {'met' if ok else 'NOT met'}: {(mine.mean_mase / other.mean_mase - 1):+.1%} MASE, "
+                         f"{(mine.wape / other.wape - 1):+.1%} WAPE against {name}"
+                         + (" (best single family; 3 % below needed)" if name == best else ""))
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:

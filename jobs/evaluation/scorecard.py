@@ -170,9 +170,10 @@ def held_out_strategies(per_window: pd.DataFrame, *, metric: str, rank: dict[str
 
 def format_strategies(table: pd.DataFrame, indent: str = "") -> str:
     """The strategies table as fixed-width text."""
-    lines = [f"{indent}{'strategy':<22}{'segments':>9}{'MASE':>8}{'median':>8}{'WAPE':>8}{'bias':>8}"
+    width = max([22, *(len(str(name)) + 1 for name in table.index)])
+    lines = [f"{indent}{'strategy':<{width}}{'segments':>9}{'MASE':>8}{'median':>8}{'WAPE':>8}{'bias':>8}"
              f"{'cover':>7}{'seconds':>9}{'rule here':>11}"]
     for name, r in table.iterrows():
-        lines.append(f"{indent}{name:<22}{int(r.segments):>9,}{r.mean_mase:>8.3f}{r.median_mase:>8.3f}"
+        lines.append(f"{indent}{name:<{width}}{int(r.segments):>9,}{r.mean_mase:>8.3f}{r.median_mase:>8.3f}"
                      f"{r.wape:>8.3f}{r.bias:>+8.3f}{r.coverage:>7.0%}{r.seconds:>9.1f}{r.rule_mase:>11.3f}")
     return "\n".join(lines)
