@@ -98,8 +98,8 @@ def print_table(cfg: Config) -> None:
     table = held_out_strategies(per_window, rule=cfg.evaluation.rule, **settings)
     for label, left_out in (("portfolio rule, no ensemble", {ENSEMBLE}),
                             ("portfolio rule, no pool/ens.", {POOL, ENSEMBLE})):
-        # the rules lakecast had before the ensemble, and before the pool (issue 14 was filed
-        # then): the portfolio rule over the other candidates, on the same segments
+        # the rules lakecast had before the ensemble, and before the pool: the portfolio rule
+        # over the other candidates, on the same segments
         if left_out & set(per_window["model"]):
             before = held_out_strategies(per_window[~per_window["model"].isin(left_out)], rule="portfolio",
                                          **settings)
