@@ -38,7 +38,7 @@ from jobs.common.config import Config, load_config  # noqa: E402
 from jobs.common.reader import read_table  # noqa: E402
 from jobs.core.names import FAMILIES  # noqa: E402
 from jobs.core.names import COMBINATIONS, COMBO_MEDIAN, ENSEMBLE, POOL, PRODUCTION  # noqa: E402
-from jobs.evaluation.scorecard import format_strategies, held_out_strategies  # noqa: E402
+from jobs.evaluation.scorecard import format_strategies, held_out_strategies, strategy_of  # noqa: E402
 
 WALMART = ROOT.parent / "shared" / "data" / "walmart_weekly"
 DEFAULT = [f"{ROOT / 'conf' / 'pbs_monthly.yaml'}=2008-06-30", f"{ROOT / 'conf' / 'walmart_weekly.yaml'}=2012-10-28",
@@ -124,7 +124,7 @@ def bar(table: pd.DataFrame, rule: str) -> str:
     below the best single family and below the median combination and the portfolio rules without
     the ensemble, with pooled WAPE no worse than theirs."""
     everyone = table[table["segments"] == table["segments"].max()]
-    own = {"portfolio": "portfolio rule", "per_segment": "per-segment choice"}.get(rule, rule)
+    own = strategy_of(rule)
     if own not in everyone.index:
         return f"  bar: the rule's row {own!r} is not in the table"
     mine = everyone.loc[own]

@@ -100,6 +100,11 @@ def print_scorecard(summary: dict[str, Any], run_date: dt.date, metric: str) -> 
     print("  decisions: " + ", ".join(f"{d} {n:,}" for d, n in sorted(summary["decisions"].items())))
 
 
+def strategy_of(rule: str) -> str:
+    """The row of :func:`held_out_strategies` that a configured ``rule`` stands for."""
+    return {"portfolio": "portfolio rule", "per_segment": "per-segment choice"}.get(rule, rule)
+
+
 def held_out_strategies(per_window: pd.DataFrame, *, metric: str, rank: dict[str, int], margin: float,
                         gap: int = 1, rule: str = "portfolio") -> pd.DataFrame:
     """How each strategy does on the last window when every choice is made on the windows before
@@ -152,7 +157,7 @@ def held_out_strategies(per_window: pd.DataFrame, *, metric: str, rank: dict[str
     for name, chosen in strategies:
         wanted = pd.Series(chosen).rename("model").rename_axis("segment_id").reset_index()
         picks[name] = final.merge(wanted).assign(seconds=lambda f: f["segment_id"].map(every))
-    configured = {"portfolio": "portfolio rule", "per_segment": "per-segment choice"}.get(rule, rule)
+    configured = strategy_of(rule)
     by_rule = picks[configured].set_index("segment_id")["mase"] if configured in picks else pd.Series(dtype=float)
     out = pd.DataFrame(
         {name: {"segments": f["segment_id"].nunique(), "mean_mase": f["mase"].mean(),
