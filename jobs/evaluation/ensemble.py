@@ -8,6 +8,12 @@ Learning across all segments of a class instead of per segment is what makes the
 a segment has only a few noisy windows. A member that did not forecast a period (it failed, or
 it is not a candidate of that segment) is left out there and the others' weights renormalised.
 
+The windows are few, so one selection still overfits them: it puts most of the weight on the
+one or two members that happened to lead there. The weights are therefore bagged over members,
+the third of the paper's remedies for overfitting ("bagged ensemble selection"): the selection
+runs on ``BAGS`` random draws of half the members, and the weights are the mean of the bags'.
+The draws are fixed by a seed, so a rerun learns the same weights.
+
 The losses are the configured metric's, pooled per segment and window as the backtest metrics
 are: ``mase`` (MAE / the window's seasonal-naive scale), ``mae``, ``rmse``, ``wape``, ``smape``,
 ``cost``; ``pinball`` selects on MASE (the ensemble's point forecast is what is selected).
@@ -15,10 +21,14 @@ are: ``mase`` (MAE / the window's seasonal-naive scale), ``mae``, ``rmse``, ``wa
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
 ROUNDS = 25
+BAGS = 20  # draws of members (Caruana et al., 2004: 20 bags of half the models)
+BAG_SHARE = 0.5
 
 
 def _loss(actual: np.ndarray, forecast: np.ndarray, groups: np.ndarray, n_groups: int, scale: np.ndarray,
@@ -48,12 +58,15 @@ def _loss(actual: np.ndarray, forecast: np.ndarray, groups: np.ndarray, n_groups
 
 
 def greedy_weights(forecasts: pd.DataFrame, members: list[str], *, metric: str, cost_under: float = 1.0,
-                   cost_over: float = 1.0, rounds: int = ROUNDS) -> tuple[dict[str, float], float]:
+                   cost_over: float = 1.0, rounds: int = ROUNDS, bags: int = BAGS,
+                   share: float = BAG_SHARE) -> tuple[dict[str, float], float]:
     """Member -> weight (summing to 1), and the loss of the weighted ensemble, learned on
     ``forecasts`` (rows ``segment_id``, ``window``, ``ds``, ``model``, ``actual``, ``yhat``,
-    ``scale``). Only the periods every member forecast are learned on; with none, or no finite
-    loss, the weights are equal (the mean of the members) and the loss NaN. Ties go to the member
-    listed first (list the simpler first)."""
+    ``scale``): the mean of the greedy selection's weights over ``bags`` draws of ``share`` of the
+    members (at least two; ``bags=1, share=1``: one selection over all of them). Only the periods
+    every member forecast are learned on; with none, or no finite loss, the weights are equal (the
+    mean of the members) and the loss NaN. Ties go to the member listed first (list the simpler
+    first)."""
     rows = forecasts[forecasts["model"].isin(members)]
     table = rows.pivot_table(index=["segment_id", "window", "ds"], columns="model", values="yhat", aggfunc="first")
     present = [m for m in members if m in table.columns]
@@ -63,32 +76,50 @@ def greedy_weights(forecasts: pd.DataFrame, members: list[str], *, metric: str, 
         return equal, np.nan
     facts = rows.drop_duplicates(["segment_id", "window", "ds"]).set_index(["segment_id", "window", "ds"])
     facts = facts.loc[table.index]
-    actual = facts["actual"].to_numpy(dtype=float)
     group_keys = pd.MultiIndex.from_arrays([table.index.get_level_values(0), table.index.get_level_values(1)])
     groups, uniques = pd.factorize(group_keys)
-    n_groups = len(uniques)
     scale = facts.groupby(group_keys.to_flat_index(), sort=False)["scale"].first().reindex(
         uniques.to_flat_index()).to_numpy(dtype=float)
+
+    def loss(forecast: np.ndarray) -> float:
+        return _loss(facts["actual"].to_numpy(dtype=float), forecast, groups, len(uniques), scale, metric,
+                     cost_under, cost_over)
+
     matrix = table.to_numpy(dtype=float)
-    counts = np.zeros(len(present))
-    total = np.zeros(len(actual))
+    size = min(len(present), max(2, round(share * len(present))))
+    draws = np.random.default_rng(0)
+    weights, learned = np.zeros(len(present)), 0
+    for _ in range(bags):
+        columns = np.sort(draws.choice(len(present), size=size, replace=False))
+        counts = _greedy(matrix[:, columns], loss, rounds)
+        if counts is not None:
+            weights[columns] += counts / counts.sum()
+            learned += 1
+    if not learned:
+        return equal, np.nan
+    weights /= learned
+    out = dict(zip(present, weights.tolist()))
+    return {m: out.get(m, 0.0) for m in members}, loss(matrix @ weights)
+
+
+def _greedy(matrix: np.ndarray, loss: Callable[[np.ndarray], float], rounds: int) -> np.ndarray | None:
+    """How often each column is selected in the best round of greedy forward selection with
+    replacement (None when no selection has a finite loss)."""
+    counts = np.zeros(matrix.shape[1])
+    total = np.zeros(matrix.shape[0])
     best_loss, best_counts = np.inf, None
     for _ in range(rounds):
         n = counts.sum() + 1
-        losses = [_loss(actual, (total + matrix[:, j]) / n, groups, n_groups, scale, metric, cost_under, cost_over)
-                  for j in range(len(present))]
-        finite = [(loss, j) for j, loss in enumerate(losses) if np.isfinite(loss)]
+        losses = [loss((total + matrix[:, j]) / n) for j in range(matrix.shape[1])]
+        finite = [(value, j) for j, value in enumerate(losses) if np.isfinite(value)]
         if not finite:
             break
-        loss, j = min(finite)
+        value, j = min(finite)
         counts[j] += 1
         total += matrix[:, j]
-        if loss < best_loss - 1e-12:
-            best_loss, best_counts = loss, counts.copy()
-    if best_counts is None:
-        return equal, np.nan
-    weights = {m: float(c / best_counts.sum()) for m, c in zip(present, best_counts)}
-    return {m: weights.get(m, 0.0) for m in members}, float(best_loss)
+        if value < best_loss - 1e-12:
+            best_loss, best_counts = value, counts.copy()
+    return best_counts
 
 
 def learn_ensembles(
