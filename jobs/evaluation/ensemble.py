@@ -81,9 +81,10 @@ def greedy_weights(forecasts: pd.DataFrame, members: list[str], *, metric: str, 
     scale = facts.groupby(group_keys.to_flat_index(), sort=False)["scale"].first().reindex(
         uniques.to_flat_index()).to_numpy(dtype=float)
 
+    actual = facts["actual"].to_numpy(dtype=float)
+
     def loss(forecast: np.ndarray) -> float:
-        return _loss(facts["actual"].to_numpy(dtype=float), forecast, groups, len(uniques), scale, metric,
-                     cost_under, cost_over)
+        return _loss(actual, forecast, groups, len(uniques), scale, metric, cost_under, cost_over)
 
     matrix = table.to_numpy(dtype=float)
     size = min(len(present), max(2, round(share * len(present))))
