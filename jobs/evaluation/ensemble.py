@@ -31,30 +31,36 @@ BAGS = 20  # draws of members (Caruana et al., 2004: 20 bags of half the models)
 BAG_SHARE = 0.5
 
 
-def _loss(actual: np.ndarray, forecast: np.ndarray, groups: np.ndarray, n_groups: int, scale: np.ndarray,
-          metric: str, cost_under: float, cost_over: float) -> float:
-    """The mean over (segment, window) groups of the metric of ``forecast`` (NaN-free groups)."""
-    err = forecast - actual
+def _loss_of(actual: np.ndarray, groups: np.ndarray, n_groups: int, scale: np.ndarray, metric: str,
+             cost_under: float, cost_over: float) -> Callable[[np.ndarray], float]:
+    """The loss of a forecast of ``actual``: the mean over (segment, window) groups of the metric
+    (NaN-free groups). What does not depend on the forecast is counted once here, not per call."""
     count = np.bincount(groups, minlength=n_groups)
-    if metric == "rmse":
-        per = np.sqrt(np.bincount(groups, err**2, n_groups) / np.maximum(count, 1))
-    elif metric == "wape":
-        total = np.bincount(groups, np.abs(actual), n_groups)
-        per = np.divide(np.bincount(groups, np.abs(err), n_groups), total, out=np.full(n_groups, np.nan),
-                        where=total > 0)
-    elif metric == "smape":
-        denom = np.abs(actual) + np.abs(forecast)
-        terms = np.divide(2 * np.abs(err), denom, out=np.zeros_like(err), where=denom > 0)
-        per = np.bincount(groups, terms, n_groups) / np.maximum(count, 1)
-    elif metric == "cost":
-        terms = cost_under * np.maximum(-err, 0) + cost_over * np.maximum(err, 0)
-        per = np.bincount(groups, terms, n_groups) / np.maximum(count, 1)
-    else:
-        per = np.bincount(groups, np.abs(err), n_groups) / np.maximum(count, 1)
-        if metric != "mae":  # mase (and pinball: selected on MASE)
-            per = per / scale
-    per = per[np.isfinite(per) & (count > 0)]
-    return float(per.mean()) if per.size else np.nan
+    per_count = np.maximum(count, 1)
+    total = np.bincount(groups, np.abs(actual), n_groups)
+
+    def loss(forecast: np.ndarray) -> float:
+        err = forecast - actual
+        if metric == "rmse":
+            per = np.sqrt(np.bincount(groups, err**2, n_groups) / per_count)
+        elif metric == "wape":
+            per = np.divide(np.bincount(groups, np.abs(err), n_groups), total, out=np.full(n_groups, np.nan),
+                            where=total > 0)
+        elif metric == "smape":
+            denom = np.abs(actual) + np.abs(forecast)
+            terms = np.divide(2 * np.abs(err), denom, out=np.zeros_like(err), where=denom > 0)
+            per = np.bincount(groups, terms, n_groups) / per_count
+        elif metric == "cost":
+            terms = cost_under * np.maximum(-err, 0) + cost_over * np.maximum(err, 0)
+            per = np.bincount(groups, terms, n_groups) / per_count
+        else:
+            per = np.bincount(groups, np.abs(err), n_groups) / per_count
+            if metric != "mae":  # mase (and pinball: selected on MASE)
+                per = per / scale
+        per = per[np.isfinite(per) & (count > 0)]
+        return float(per.mean()) if per.size else np.nan
+
+    return loss
 
 
 def greedy_weights(forecasts: pd.DataFrame, members: list[str], *, metric: str, cost_under: float = 1.0,
@@ -80,12 +86,8 @@ def greedy_weights(forecasts: pd.DataFrame, members: list[str], *, metric: str, 
     groups, uniques = pd.factorize(group_keys)
     scale = facts.groupby(group_keys.to_flat_index(), sort=False)["scale"].first().reindex(
         uniques.to_flat_index()).to_numpy(dtype=float)
-
-    actual = facts["actual"].to_numpy(dtype=float)
-
-    def loss(forecast: np.ndarray) -> float:
-        return _loss(actual, forecast, groups, len(uniques), scale, metric, cost_under, cost_over)
-
+    loss = _loss_of(facts["actual"].to_numpy(dtype=float), groups, len(uniques), scale, metric, cost_under,
+                    cost_over)
     matrix = table.to_numpy(dtype=float)
     size = min(len(present), max(2, round(share * len(present))))
     draws = np.random.default_rng(0)
