@@ -18,7 +18,7 @@ from jobs.monitor import monitor
 from jobs.score import score
 from jobs.train import train
 from tests.conftest import DENSE, LAYERS, QUICK_EVALUATION, free_port, write_config
-from tests.digest import check_golden, table_digest
+from tests.digest import check_golden, table_text
 
 RUN_DATE = dt.date(2011, 12, 9)
 EARLIER = dt.date(2011, 12, 2)
@@ -48,18 +48,18 @@ def contents(df, drop=("run_id",)):
     return sorted(tuple(r) for r in df.select(*cols).collect())
 
 
-# Left out of the digest: what differs on every run by design (run ids, fit times) and the stored
-# model payloads (their forecasts are compared instead).
+# Left out of the golden tables: what differs on every run by design (run ids, fit times) and the
+# stored model payloads (their forecasts are compared instead).
 UNSTABLE = ("run_id", "seconds", "model_json", "fallback_json", "model_version", "library_versions")
 
 
 def test_the_chain_writes_the_same_tables_as_the_golden_run(spark, chain):
-    """Every table of the chain equals the committed golden digest, made on the slice before the
-    code-shape refactoring (regenerate with LAKECAST_WRITE_GOLDEN=1 after an intended change).
-    Runs first: later tests of this module add run dates."""
-    digests = {name: table_digest(spark.table(ref), drop=UNSTABLE)
-               for name, ref in sorted(chain.tables.items()) if name != "pipeline_runs"}
-    check_golden("chain_slice", digests, write=os.environ.get("LAKECAST_WRITE_GOLDEN") == "1")
+    """Every table of the chain equals the committed golden tables (tests/golden/chain_slice/; see
+    tests/digest.py for when and how to regenerate them). Runs first: later tests of this module
+    add run dates."""
+    tables = {name: table_text(spark.table(ref), drop=UNSTABLE)
+              for name, ref in sorted(chain.tables.items()) if name != "pipeline_runs"}
+    check_golden("chain_slice", tables, write=os.environ.get("LAKECAST_WRITE_GOLDEN") == "1")
 
 
 def test_every_segment_in_silver_has_a_full_forecast(spark, chain):
