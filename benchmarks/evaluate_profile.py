@@ -1,24 +1,29 @@
-"""Where an evaluate run's time goes, read from the tables it wrote (issue 16: measure first).
+"""Where an evaluate run's time goes, read from the tables it wrote, for one lake or several side
+by side (the same run date evaluated by two versions of the code, say).
 
-Reads, for one run date, the evaluate run in ``gold.pipeline_runs`` (its wall time), the fit and
-predict seconds every fitted candidate recorded per segment and window in
-``gold.backtest_metrics``, and each segment's demand class and champion in
-``gold.model_selection``. Prints the run's core-seconds (wall x cores), each family's share of
-them by demand class (fits, seconds, seconds per fit, segments it won as their own champion: a
-family that only earns weight in a winning combination shows 0 here), and what is left outside
-the model fits: pandas and Arrow work inside the Spark tasks, scheduling, driver-side work and idle
-cores, the race's replays on the driver. When the candidates were raced (``evaluation.race``), it
-prints each class's race too. Combinations, the pool and the ensemble are scored from their members' forecasts and cost
-no fit of their own; they are left out of the sums. Run evaluate first (``make demo``, or
-``lakecast ingest``, ``features`` and ``evaluate`` for the date); nothing is recomputed here.
+Reads, for one run date and each lake, the evaluate run in ``gold.pipeline_runs`` (its wall time,
+its stages and its race), the fit and predict seconds every fitted candidate recorded per segment
+and window in ``gold.backtest_metrics``, and each segment's demand class and champion in
+``gold.model_selection``. Prints, one column per lake: the run's wall time and core-seconds (wall
+x cores), the core-seconds inside model fits and outside them (pandas and Arrow work inside the
+Spark tasks, scheduling, driver-side work and idle cores), the stages the run log records
+(``detail.stages``: the fits of the race's sample, the race, the fits, the judging, the writes),
+and the race and judging together: the driver's work while the executors wait. Then per lake
+each fitted family's share by demand class (fits, seconds, seconds per fit, segments it won as
+their own champion: a family that only earns weight in a winning combination shows 0 here) and
+each class's race. Combinations, the pool and the ensemble are derived from their members'
+forecasts and cost no fit of their own; they are left out of the sums. Run evaluate first (``make
+demo``, or ``lakecast ingest``, ``features`` and ``evaluate`` for the date); nothing is recomputed.
 
     .venv/bin/python benchmarks/evaluate_profile.py --run-date 2011-12-09 [--config PATH] [--cores N]
+        [--lakes before=/tmp/lake_old after=lake]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -39,23 +44,19 @@ def cores_of(master: str) -> int | None:
     return int(found.group(1)) if found else (1 if master == "local" else None)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run-date", required=True)
-    parser.add_argument("--config", default=None)
-    parser.add_argument("--cores", type=int, default=None, help="cores the run had (default: from a local[N] master)")
-    args = parser.parse_args()
-    cfg = load_config(args.config)
-    day = pd.Timestamp(args.run_date).date()
-    cores = args.cores or cores_of(cfg.spark_master)
+def profile(config: str | None, lake: str | None, day, cores: int | None) -> dict:
+    """The figures of one lake's evaluate run for ``day``."""
+    if lake:
+        os.environ["LAKECAST_LAKE"] = lake
+    cfg = load_config(config)
+    cores = cores or cores_of(cfg.spark_master)
     if cores is None:
         sys.exit(f"cannot tell the cores of master {cfg.spark_master}; pass --cores")
-
     runs = read_table("pipeline_runs", cfg)
     runs = runs[(runs["job"] == "evaluate") & (runs["status"] == "success")
                 & (pd.to_datetime(runs["run_date"]).dt.date == day)]
     if runs.empty:
-        sys.exit(f"no successful evaluate run for {day} in {cfg.table('pipeline_runs').name}; run it first")
+        sys.exit(f"no successful evaluate run for {day} in {cfg.lake_root}; run it first")
     run = runs.sort_values("finished_at").iloc[-1]
     wall = float(run["duration_s"])
     detail = json.loads(run["detail"] or "{}")
@@ -67,13 +68,41 @@ def main() -> None:
     fitted = metrics[~metrics["model"].isin([*COMBINATIONS, PRODUCTION]) & metrics["seconds"].notna()]
     fitted = fitted.merge(choice[["segment_id", "demand_class"]], on="segment_id", how="left")
     fitted["demand_class"] = fitted["demand_class"].fillna("(no choice)")
-    core_seconds = wall * cores
+    races = detail.get("race", {})
+    stages = detail.get("stages", {})
+    # before the two stages, the race replayed its sample's backtest on the driver ("replay_seconds")
+    race_s = sum(r.get("judge_seconds", r.get("replay_seconds", 0.0)) for r in races.values())
+    return {"cfg": cfg, "run": run, "wall": wall, "cores": cores, "detail": detail, "fitted": fitted,
+            "choice": choice, "metrics": metrics, "stages": stages, "race_s": race_s,
+            "in_fits": float(fitted["seconds"].sum())}
 
-    print(f"evaluate {day} (run {run['run_id']}): {wall:,.0f} s wall on {cores} cores = "
-          f"{core_seconds:,.0f} core-seconds; {detail.get('progress', {}).get('tasks_total', '?')} Spark tasks")
-    print(f"segments evaluated {choice['segment_id'].nunique():,} "
-          f"({', '.join(f'{c} {n:,}' for c, n in choice['demand_class'].value_counts().items())}), "
-          f"windows {metrics['window'].nunique()}, fitted candidates {fitted['model'].nunique()}")
+
+def side_by_side(figures: dict[str, dict]) -> None:
+    names = list(figures)
+    width = max(14, *(len(n) + 2 for n in names))
+    stage_names = list(dict.fromkeys(s for f in figures.values() for s in f["stages"]))
+
+    def line(label: str, values: list[str]) -> None:
+        print(f"  {label:<44}" + "".join(f"{v:>{width}}" for v in values))
+
+    print(f"\nevaluate {next(iter(figures.values()))['run']['run_date']}, side by side:")
+    line("", names)
+    line("run", [str(f["run"]["run_id"])[-8:] for f in figures.values()])
+    line("segments evaluated", [f"{f['choice']['segment_id'].nunique():,}" for f in figures.values()])
+    line("wall s", [f"{f['wall']:,.0f}" for f in figures.values()])
+    line("core-seconds (wall x cores)", [f"{f['wall'] * f['cores']:,.0f}" for f in figures.values()])
+    line("core-s inside model fits", [f"{f['in_fits']:,.0f}" for f in figures.values()])
+    line("core-s everything else", [f"{f['wall'] * f['cores'] - f['in_fits']:,.0f}" for f in figures.values()])
+    for s in stage_names:
+        line(f"stage {s} (wall s)", [f"{f['stages'][s]:,.1f}" if s in f["stages"] else "-" for f in figures.values()])
+    line("race's judging / replays (wall s)", [f"{f['race_s']:,.1f}" for f in figures.values()])
+    line("race and judging (wall s)", [
+        f"{f['stages'].get('race', 0.0) + f['stages']['judge']:,.1f}" if "judge" in f["stages"]
+        else "not recorded" for f in figures.values()])
+
+
+def families(name: str, f: dict) -> None:
+    fitted, choice, core_seconds = f["fitted"], f["choice"], f["wall"] * f["cores"]
     wins = choice.groupby(["demand_class", "champion"]).size()
     table = (
         fitted.groupby(["demand_class", "model"])
@@ -81,36 +110,43 @@ def main() -> None:
         .reset_index()
         .sort_values(["demand_class", "seconds"], ascending=[True, False])
     )
-    print("\nfit + predict time per fitted family and demand class:")
+    print(f"\n{name}: evaluate run {f['run']['run_id']}: {f['wall']:,.0f} s wall on {f['cores']} cores = "
+          f"{core_seconds:,.0f} core-seconds; windows {f['metrics']['window'].nunique()}, "
+          f"fitted candidates {fitted['model'].nunique()}; "
+          f"{', '.join(f'{c} {n:,}' for c, n in choice['demand_class'].value_counts().items())}")
     print(f"  {'class':<13} {'model':<15} {'fits':>7} {'seconds':>9} {'s/fit':>7} {'core-s':>7} {'failed':>6} {'won':>6}")
     for r in table.itertuples():
         won = int(wins.get((r.demand_class, r.model), 0))
         print(f"  {r.demand_class:<13} {r.model:<15} {r.fits:>7,} {r.seconds:>9,.0f} {r.seconds / r.fits:>7.3f} "
               f"{r.seconds / core_seconds:>6.1%} {r.failed:>6,} {won:>6,}")
-    in_fits = float(table["seconds"].sum())
-    idle_families = table[[int(wins.get((c, m), 0)) == 0 for c, m in zip(table["demand_class"], table["model"])]]
-    print(f"\n  inside model fits      {in_fits:>9,.0f} core-s  {in_fits / core_seconds:>6.1%}")
-    print(f"  of which families that won no segment of their class "
-          f"{float(idle_families['seconds'].sum()):,.0f} core-s ({float(idle_families['seconds'].sum()) / core_seconds:.1%})")
-    rest = core_seconds - in_fits
-    print(f"  everything else        {rest:>9,.0f} core-s  {rest / core_seconds:>6.1%}  (pandas and Arrow work in the "
-          "tasks, scheduling, driver-side work, idle cores)")
-    for c, part in table.groupby("demand_class"):
-        print(f"  class {c}: {float(part['seconds'].sum()):,.0f} core-s in fits")
-    races = detail.get("race", {})
-    if races:
-        print("\nthe race (every candidate on a sample of each class first; evaluation.race):")
-    for c, r in races.items():
+    idle = table[[int(wins.get((c, m), 0)) == 0 for c, m in zip(table["demand_class"], table["model"])]]
+    print(f"  families that won no segment of their class: {float(idle['seconds'].sum()):,.0f} core-s of fits")
+    for c, r in f["detail"].get("race", {}).items():
         if not r["raced"]:
-            print(f"  {c}: not raced ({r['reason']})")
+            print(f"  race, {c}: not raced ({r['reason']})")
             continue
-        print(f"  {c}: {r['sampled']:,} sampled segments, {r['fit_seconds']:,.0f} core-s of fits (those of the "
-              f"dropped families are in 'everything else'), {r['replay_seconds']:,.0f} s of replays; "
+        print(f"  race, {c}: {r['sampled']:,} sampled segments, {r['fit_seconds']:,.0f} core-s of fits; "
               f"rule's held-out MASE on the sample {r['full_score']:.4f} with every candidate, "
               f"{r['score']:.4f} with those kept; dropped: {', '.join(r['dropped']) or 'none'}")
         for t in r["trials"]:
             print(f"    {t['family']:<15} {t['cost_share']:>5.0%} of the sample's fit time, without it "
                   f"{t['without']:.4f} vs {t['with']:.4f}: {t['decision']}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run-date", required=True)
+    parser.add_argument("--config", default=None)
+    parser.add_argument("--cores", type=int, default=None, help="cores the run had (default: from a local[N] master)")
+    parser.add_argument("--lakes", nargs="*", default=[], metavar="NAME=LAKE",
+                        help="lakes to compare (default: the config's lake)")
+    args = parser.parse_args()
+    day = pd.Timestamp(args.run_date).date()
+    lakes = dict(item.split("=", 1) for item in args.lakes) or {"lake": None}
+    figures = {name: profile(args.config, lake, day, args.cores) for name, lake in lakes.items()}
+    side_by_side(figures)
+    for name, f in figures.items():
+        families(name, f)
 
 
 if __name__ == "__main__":

@@ -3,10 +3,10 @@
 Reads the eligible segments of ``silver.demand`` as of the run date (run ``lakecast ingest`` and
 ``features`` first, or ``make demo``), takes N of them in a fixed pseudo-random order (a hash of the
 segment id, so both demand classes come in the proportion the job sees), and backtests every
-configured candidate on them twice with the function the evaluate job maps over segments
-(:func:`jobs.evaluation.segment.backtest_rows`): once as the job does it
-(``groupBy(keys).applyInPandas`` over 16 partitions per core), once one after another in this
-process. Prints series per second both ways and their ratio, side by side in one run; the ratio
+configured candidate on them twice with the fit stage the evaluate job maps over segments
+(:func:`jobs.evaluation.fitting.window_forecasts`): once as the job does it
+(``groupBy(segment_id).applyInPandas`` over 16 partitions per core, :func:`jobs.evaluate.fit`),
+once one after another in this process. Prints series per second both ways and their ratio, side by side in one run; the ratio
 over the cores is the parallel efficiency. Both paths are warmed up first on a few segments,
 untimed. The race (``evaluation.race``) is not involved: every candidate is fitted both ways.
 
@@ -22,12 +22,11 @@ import time
 from pyspark.sql import functions as F
 
 from jobs.common.config import load_config
-from jobs.common.contracts import contract_for
 from jobs.common.lake import history_as_of
 from jobs.common.logs import setup_logging
 from jobs.common.spark import get_spark
-from jobs.evaluate import backtest_of, backtest_schema, evaluation_settings, segments_with_production
-from jobs.evaluation.segment import backtest_rows
+from jobs.evaluate import candidates_of, fit, fit_settings, segments_with_production
+from jobs.evaluation.fitting import window_forecasts
 
 
 def main() -> None:
@@ -41,19 +40,18 @@ def main() -> None:
     cfg = load_config(args.config)
     spark = get_spark(cfg, "lakecast-benchmark")
     keys = list(cfg.dataset.segment_keys)
-    settings = evaluation_settings(cfg, args.run_date, "benchmark")
+    candidates = candidates_of(cfg)
+    settings = fit_settings(cfg, candidates)
     history = history_as_of(spark, cfg, args.run_date)
     segments = segments_with_production(history, spark.table(cfg.table("models").name), args.run_date, keys)
     inputs = history.select(*keys, "segment_id", "ds", "y", "is_closed", "eligible", *cfg.dataset.regressors).join(
         segments.select("segment_id", "demand_class", "production_spec"), "segment_id")
     order = (segments.filter("eligible").select("segment_id", "demand_class")
              .orderBy(F.xxhash64("segment_id"), "segment_id"))
-    schema = backtest_schema(contract_for(cfg, "backtest_metrics").schema,
-                             contract_for(cfg, "backtest_forecasts").schema)
     cores = spark.sparkContext.defaultParallelism
     partitions = 16 * cores
     print(f"master {spark.sparkContext.master} ({cores} cores), {partitions} partitions; candidates "
-          f"{', '.join(settings.smooth)} (+ {', '.join(settings.intermittent)} on intermittent segments), "
+          f"{', '.join(candidates.smooth)} (+ {', '.join(candidates.intermittent)} on intermittent segments), "
           f"{settings.windows} windows")
     print(f"{'segments':>8} {'classes':>24} {'spark s':>9} {'spark series/s':>15} {'loop s':>9} "
           f"{'loop series/s':>14} {'ratio':>6} {'per core':>9}")
@@ -63,12 +61,10 @@ def main() -> None:
         subset.count()
         frames = [g for _, g in subset.toPandas().groupby("segment_id", sort=True)]
         started = time.perf_counter()
-        rows = backtest_of(subset, settings, schema, partitions)
-        n_spark = rows.select("segment_id").distinct().count()
+        n_spark = fit(subset, settings, partitions)["segment_id"].nunique()
         spark_s = time.perf_counter() - started
-        rows.unpersist()
         started = time.perf_counter()
-        looped = [backtest_rows(frame, settings) for frame in frames]
+        looped = [window_forecasts(frame, settings) for frame in frames]
         loop_s = time.perf_counter() - started
         assert n_spark == len(looped) == len(ids), "both paths must backtest every segment"
         subset.unpersist()

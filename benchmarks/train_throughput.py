@@ -20,7 +20,7 @@ from pyspark.sql import functions as F
 from jobs.common.config import load_config
 from jobs.common.logs import setup_logging
 from jobs.common.spark import get_spark
-from jobs.evaluate import evaluation_settings
+from jobs.evaluate import candidates_of
 from jobs.train import fit_segment, train_models, train_params
 from jobs.common.contracts import contract_for
 
@@ -38,7 +38,7 @@ def main() -> None:
     spark = get_spark(cfg, "lakecast-benchmark")
     demand = spark.table(cfg.table("demand").name).filter(
         F.col("ds") <= F.lit(cfg.dataset.origin(args.run_date))
-    ).withColumn("promoted_spec", F.lit(evaluation_settings(cfg, args.run_date, "benchmark").specs[args.family]))
+    ).withColumn("promoted_spec", F.lit(candidates_of(cfg).specs[args.family]))
     ranked = (
         demand.filter("eligible")
         .groupBy("segment_id")

@@ -1,16 +1,22 @@
 """Evaluate job: rolling-origin backtests of every candidate, model choice and the promotion gate.
 
 For run date D, each eligible segment of ``silver.demand`` (history up to D's last complete
-period) is backtested inside ``groupBy(keys).applyInPandas``: K windows of H periods, S apart,
-every candidate fitted only on the periods before each cutoff. The model in production (the
-latest trained before D) is a candidate too when its settings differ from the configured ones.
-Errors go to ``gold.backtest_metrics``; the champion, the gate's decision with its reason and the
-value added over seasonal naive go to ``gold.model_selection``, which ``train`` then fits.
-Segments too sparse or short for a model get seasonal naive, with the reason. Rerunning D
-replaces D's rows.
+period) is backtested in two stages. The fit stage runs on the executors
+(``groupBy(segment_id).applyInPandas`` over :func:`jobs.evaluation.fitting.window_forecasts`): K
+windows of H periods, S apart, every fitted candidate fitted only on the periods before each
+cutoff; the model in production (the latest trained before D) too when no configured candidate
+stands for it. The judge stage runs on the driver over the collected window forecasts
+(:func:`jobs.evaluation.judge.judge`, no fit): the combinations, the pool and the ensemble are
+derived, every candidate is scored, and each segment's model is chosen and gated
+(:func:`jobs.evaluation.selection.selection_rows`). With the race on, a sample of each demand
+class is fitted and judged first (:mod:`jobs.evaluation.race`), and the rest is fitted without
+what the race dropped. Errors go to ``gold.backtest_metrics``, window forecasts to
+``gold.backtest_forecasts``; the champion, the gate's decision with its reason and the value
+added over seasonal naive go to ``gold.model_selection``, which ``train`` then fits. Segments
+too sparse or short for a model get seasonal naive, with the reason. Rerunning D replaces D's
+rows. The run log's ``detail.stages`` says how long each stage took.
 
-This module is the Spark plumbing only; what happens to one segment, and the scorecard, are in
-:mod:`jobs.evaluation`.
+This module is the Spark plumbing only; the two stages are in :mod:`jobs.evaluation`.
 
     lakecast evaluate --run-date 2011-12-09 [--force]
     spark-submit jobs/evaluate.py --run-date 2011-12-09
@@ -19,18 +25,18 @@ This module is the Spark plumbing only; what happens to one segment, and the sco
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime as dt
 import json
 import logging
 import math
 import sys
+import time
 
 import pandas as pd
-from pyspark.sql import DataFrame, SparkSession
 from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import StringType, StructField, StructType
+from pyspark.sql.types import DateType, DoubleType, IntegerType, StringType, StructField, StructType
 
 from jobs.common.config import Config
 from jobs.common.contracts import contract_for
@@ -39,41 +45,34 @@ from jobs.common.lake import current_models, ensure_table, history_as_of, replac
 from jobs.common.runlog import JobMetrics
 from jobs.common.runs import job_parser, run_job
 from jobs.common.scope import add_scope_arg, in_scope
-from jobs.core.names import COMBINATIONS, ENSEMBLE, GLOBAL_FAMILIES, INTERMITTENT, METRICS, PRODUCTION, SMOOTH
-from jobs.evaluation.candidates import EvaluationSettings, candidate_specs, ensemble_members, fitted
-from jobs.evaluation.ensemble import describe, learn_ensembles
+from jobs.core.names import COMBINATIONS, GLOBAL_FAMILIES, INTERMITTENT, METRICS, PRODUCTION, SMOOTH
+from jobs.core.specs import family_of
+from jobs.evaluation.candidates import WINDOW_COLUMNS, Candidates, FitSettings, JudgeSettings, fitted, gap_of
+from jobs.evaluation.ensemble import describe
+from jobs.evaluation.fitting import candidate_specs, window_forecasts
 from jobs.evaluation.global_forecasts import GLOBAL_COLUMNS, group_forecasts, window_origins
+from jobs.evaluation.judge import Judged, judge
+from jobs.evaluation.race import ClassRace, RaceSettings, kept_rows, race, raced, sample_shares
 from jobs.evaluation.scorecard import held_out_strategies, print_scorecard, summarise
-from jobs.evaluation.segment import FORECAST_ROW, METRICS_ROW, backtest_rows, ensemble_rows, selection_row
-from jobs.evaluation.race import ClassRace, RaceSettings, race, replayed, sample_shares
-from jobs.evaluation.selection import portfolios
-from jobs.models import family_of
+from jobs.evaluation.selection import Rule, selection_rows
 
 log = logging.getLogger(__name__)
 
-# Backtest columns the driver collects for the portfolio and the scorecard (about a hundred
-# thousand rows for a few thousand segments).
+# Backtest columns the scorecard reads.
 SCORED_COLUMNS = ["segment_id", "model", "window", "status", *METRICS, "n_test", "actual_total", "seconds"]
+# The fit stage's rows as Spark carries them.
+WINDOW_SCHEMA = StructType([
+    StructField(name, {"segment_id": StringType(), "model": StringType(), "status": StringType(),
+                       "reason": StringType(), "window": IntegerType(), "n_train": IntegerType(),
+                       "n_test": IntegerType(), "cutoff": DateType(), "ds": DateType()}.get(name, DoubleType()))
+    for name in WINDOW_COLUMNS])
 
 
-def evaluation_settings(cfg: Config, run_date: dt.date, run_id: str, force: bool = False) -> EvaluationSettings:
-    """The configuration's evaluation settings, with every configured candidate's spec."""
+def candidates_of(cfg: Config) -> Candidates:
+    """The configuration's candidates, every fitted one with its spec."""
     dataset, e = cfg.dataset, cfg.evaluation
     smooth = fitted(e.candidates)
-    return EvaluationSettings(
-        keys=tuple(dataset.segment_keys),
-        regressors=tuple(dataset.regressors),
-        frequency=dataset.frequency,
-        horizon=dataset.horizon,
-        windows=e.windows,
-        step=e.step,
-        interval_width=cfg.model.interval_width,
-        cost_under=e.cost_under,
-        cost_over=e.cost_over,
-        metric=e.metric,
-        tolerance=e.promotion_tolerance,
-        rule=e.rule,
-        margin=e.margin,
+    return Candidates(
         specs=candidate_specs(
             [*smooth, *e.intermittent_candidates], frequency=dataset.frequency, horizon=dataset.horizon,
             interval_width=cfg.model.interval_width, prophet=cfg.model.prophet,
@@ -83,61 +82,31 @@ def evaluation_settings(cfg: Config, run_date: dt.date, run_id: str, force: bool
         smooth=tuple(smooth),
         intermittent=tuple(e.intermittent_candidates),
         combinations=tuple(n for n in e.candidates if n in COMBINATIONS),
-        run_date=run_date,
-        run_id=run_id,
-        force=force,
+        margin=e.margin,
     )
 
 
-def backtest_schema(metrics: StructType, forecasts: StructType) -> StructType:
-    """What the per-segment backtest returns: ``kind``, then every column of the metrics and the
-    forecasts tables (nullable: a row fills those of its kind)."""
-    fields = {f.name: f for f in [*metrics.fields, *forecasts.fields]}
-    return StructType([StructField("kind", StringType(), False)]
-                      + [StructField(f.name, f.dataType, True, f.metadata) for f in fields.values()])
+def fit_settings(cfg: Config, candidates: Candidates) -> FitSettings:
+    dataset, e = cfg.dataset, cfg.evaluation
+    return FitSettings(regressors=tuple(dataset.regressors), frequency=dataset.frequency, horizon=dataset.horizon,
+                       windows=e.windows, step=e.step, candidates=candidates)
 
 
-def ensemble_backtest(backtest: DataFrame, segments: DataFrame, settings: EvaluationSettings, schema: StructType,
-                      partitions: int) -> tuple[DataFrame | None, dict[str, tuple[float, ...]]]:
-    """The ensemble's backtest rows (both kinds) for every segment, and each demand class's final
-    weights: learned on the driver from the members' backtest forecasts (ensemble selection
-    across the class's segments), then applied per segment. (None, {}) when the ensemble is not
-    a configured candidate."""
-    if ENSEMBLE not in settings.combinations:
-        return None, {}
-    classes = segments.select("segment_id", "demand_class")
-    members = {c: ensemble_members(settings, c) for c in (SMOOTH, INTERMITTENT)}
-    learn = (
-        backtest.filter((F.col("kind") == FORECAST_ROW) & F.col("model").isin(sorted(set(sum(members.values(), [])))))
-        .select("segment_id", "window", "ds", "model", "actual", "yhat", "scale")
-        .join(classes, "segment_id")
-        .toPandas()
-    )
-    present = {c: m for c, m in members.items() if c in set(learn["demand_class"])}
-    by_window, final, why = learn_ensembles(learn, present, metric=settings.metric, gap=settings.gap,
-                                            cost_under=settings.cost_under, cost_over=settings.cost_over)
-    for demand_class, weights in final.items():
-        log.info("ensemble of the %s segments: %s", demand_class, describe(dict(zip(present[demand_class], weights))))
-
-    def ensemble_group(rows: pd.DataFrame) -> pd.DataFrame:
-        return ensemble_rows(rows, settings, by_window, why)
-
-    ensemble = (
-        backtest.join(classes, "segment_id")
-        .repartition(partitions, *settings.keys)
-        .groupBy(*settings.keys)
-        .applyInPandas(ensemble_group, schema=schema)
-        .persist(StorageLevel.MEMORY_AND_DISK)
-    )
-    return ensemble, final
+def judge_settings(cfg: Config, run_date: dt.date, run_id: str, force: bool = False) -> JudgeSettings:
+    dataset, e = cfg.dataset, cfg.evaluation
+    return JudgeSettings(keys=tuple(dataset.segment_keys), metric=e.metric, margin=e.margin,
+                         tolerance=e.promotion_tolerance, rule=e.rule, cost_under=e.cost_under, cost_over=e.cost_over,
+                         interval_width=cfg.model.interval_width, gap=gap_of(dataset.horizon, e.step),
+                         run_date=run_date, run_id=run_id, force=force)
 
 
-def global_backtests(inputs: DataFrame, settings: EvaluationSettings, cfg: Config) -> DataFrame | None:
+def global_backtests(inputs: DataFrame, settings: FitSettings, cfg: Config) -> DataFrame | None:
     """The global candidates' forecasts from every backtest window's cutoff of every eligible
     segment, persisted: one model per training group and window, each in one Spark task (the
     group's history is shipped once per window, so the windows' fits run side by side;
     :mod:`jobs.evaluation.global_forecasts`). None when no global family is a candidate."""
-    models = {n: settings.specs[n] for n in fitted(list(settings.specs)) if family_of(settings.specs[n]) in GLOBAL_FAMILIES}
+    specs = settings.candidates.specs
+    models = {n: spec for n, spec in specs.items() if family_of(spec) in GLOBAL_FAMILIES}
     if not models:
         return None
     columns = global_columns(cfg)
@@ -159,89 +128,68 @@ def global_backtests(inputs: DataFrame, settings: EvaluationSettings, cfg: Confi
             .persist(StorageLevel.MEMORY_AND_DISK))
 
 
-def backtest_of(inputs: DataFrame, settings: EvaluationSettings, schema: StructType, partitions: int,
-                global_rows: DataFrame | None = None) -> DataFrame:
-    """Every segment's backtest rows (both kinds), persisted: ``inputs`` are the segments'
-    calendars with their demand class and production spec; ``global_rows`` the global
-    candidates' forecasts of them (:func:`global_backtests`)."""
+def fit(inputs: DataFrame, settings: FitSettings, partitions: int, global_rows: DataFrame | None = None) -> pd.DataFrame:
+    """The fit stage over ``inputs`` (the segments' calendars with their demand class and
+    production spec; ``global_rows``: the global candidates' forecasts of them), on the executors:
+    every segment's window forecasts (:func:`~jobs.evaluation.fitting.window_forecasts`), collected."""
 
-    def backtest_group(pdf: pd.DataFrame) -> pd.DataFrame:
-        return backtest_rows(pdf, settings)
+    def fit_group(pdf: pd.DataFrame) -> pd.DataFrame:
+        return window_forecasts(pdf, settings)
 
-    def backtest_with_global(pdf: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+    def fit_with_global(pdf: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
         if pdf.empty:  # a segment of the global rows that is not among these inputs
-            return pd.DataFrame(columns=schema.fieldNames())
-        return backtest_rows(pdf, settings, global_rows=rows)
+            return pd.DataFrame(columns=WINDOW_COLUMNS)
+        return window_forecasts(pdf, settings, global_rows=rows)
 
     if global_rows is None:
-        rows = inputs.repartition(partitions, *settings.keys).groupBy(*settings.keys).applyInPandas(
-            backtest_group, schema=schema)
+        rows = inputs.repartition(partitions, "segment_id").groupBy("segment_id").applyInPandas(
+            fit_group, schema=WINDOW_SCHEMA)
     else:
         rows = inputs.groupBy("segment_id").cogroup(global_rows.groupBy("segment_id")).applyInPandas(
-            backtest_with_global, schema=schema)
-    return rows.persist(StorageLevel.MEMORY_AND_DISK)  # one backtest, two tables and the ensemble
+            fit_with_global, schema=WINDOW_SCHEMA)
+    return rows.toPandas()
 
 
-@dataclasses.dataclass
-class Raced:
-    """What racing the candidates leaves for the rest of the backtest."""
+class Stages:
+    """Wall seconds of each stage of the job, in order (printed and kept in the run log)."""
 
-    settings: EvaluationSettings  # without the families each class dropped
-    races: list[ClassRace]  # one per demand class, raced or not
-    persisted: list[DataFrame] = dataclasses.field(default_factory=list)  # to unpersist at the end
-    rows: DataFrame | None = None  # the sampled segments' final backtest rows (None: no class sampled)
-    sampled: DataFrame | None = None  # their ids: none of them is backtested again
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def done(self, stage: str) -> float:
+        now = time.perf_counter()
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + now - self._last
+        self._last = now
+        return self.seconds[stage]
 
 
-def race_candidates(inputs: DataFrame, segments: DataFrame, settings: EvaluationSettings, schema: StructType,
-                    partitions: int, race_settings: RaceSettings, global_rows: DataFrame | None = None) -> Raced:
-    """Race the candidates on a sample of each demand class (:mod:`jobs.evaluation.race`)."""
-    sizes = segments.filter(F.col("eligible")).groupBy("demand_class").count().toPandas()
-    shares, unraced = sample_shares(dict(zip(sizes["demand_class"], sizes["count"])), race_settings)
+def race_candidates(inputs: DataFrame, segments: pd.DataFrame, candidates: Candidates, fitting: FitSettings,
+                    judging: JudgeSettings, race_settings: RaceSettings, partitions: int, stages: Stages,
+                    global_rows: DataFrame | None = None) -> tuple[list[ClassRace], pd.DataFrame | None]:
+    """Race the candidates on a sample of each demand class (:mod:`jobs.evaluation.race`): the
+    races, and the sample's window forecasts without what they dropped (None: nothing sampled)."""
+    eligible = segments[segments["eligible"]]
+    shares, unraced = sample_shares(eligible["demand_class"].value_counts().to_dict(), race_settings)
     for r in unraced:
         print(f"evaluate: race {r.describe()}")
     if not shares:
-        return Raced(settings, unraced)
+        return unraced, None
     threshold = F.lit(0)
     for demand_class, share in shares.items():
         threshold = F.when(F.col("demand_class") == demand_class, F.lit(math.ceil(share * 10_000))).otherwise(threshold)
-    # read once: the sample's calendars feed its backtest, every replay and the final rows
-    sampled = inputs.filter(F.col("eligible") & (F.pmod(F.xxhash64("segment_id"), F.lit(10_000)) < threshold)
-                            ).persist(StorageLevel.MEMORY_AND_DISK)
+    sampled = inputs.filter(F.col("eligible") & (F.pmod(F.xxhash64("segment_id"), F.lit(10_000)) < threshold))
     print(f"evaluate: racing the candidates on about {race_settings.sample_segments:,} segments of "
           f"{', '.join(shares)} first")
-    first = backtest_of(sampled, settings, schema, partitions, global_rows)
-    names = fitted(list(settings.specs))
-    own_fits = first.filter(F.col("model").isin(names) & (F.col("kind") == METRICS_ROW))
-    fits = own_fits.select("segment_id", "model", "seconds").join(
-        sampled.select("segment_id", "demand_class").distinct(), "segment_id").toPandas()
-    stored = first.filter(F.col("model").isin([*names, PRODUCTION])).persist(StorageLevel.MEMORY_AND_DISK)
-
-    def replay(trial: EvaluationSettings, demand_class: str, production: bool = False) -> DataFrame:
-        """The class's sampled segments backtested under ``trial``, replayed from ``stored``."""
-        def group(history: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
-            return replayed(history, rows, trial, production) if len(history) and len(rows) else pd.DataFrame(
-                columns=schema.fieldNames())
-
-        own = sampled.filter(F.col("demand_class") == demand_class)
-        return (own.groupBy("segment_id")
-                .cogroup(stored.join(own.select("segment_id").distinct(), "segment_id", "left_semi")
-                         .groupBy("segment_id"))
-                .applyInPandas(group, schema=schema))
-
-    races = race(fits, settings, race_settings, lambda trial, c: replay(trial, c).toPandas())
+    rows = fit(sampled, fitting, partitions, global_rows)
+    stages.done("sample_fits")
+    sample = eligible[eligible["segment_id"].isin(set(rows["segment_id"]))]
+    races = race(rows, sample, candidates, judging, race_settings)
     for r in races:
         print(f"evaluate: race {r.describe()}")
-    dropped = {r.demand_class: tuple(r.dropped) for r in races if r.dropped}
-    raced_settings = dataclasses.replace(settings, dropped=dropped)
-    # the sample's final rows: as backtested where the class kept everything, else the replay
-    final = first.join(sampled.filter(~F.col("demand_class").isin(list(dropped))).select("segment_id").distinct(),
-                       "segment_id", "left_semi")
-    for demand_class in dropped:
-        final = final.unionByName(replay(raced_settings, demand_class, production=True))
-    final = final.persist(StorageLevel.MEMORY_AND_DISK)
-    return Raced(raced_settings, [*unraced, *races], [sampled, first, stored, final], final,
-                 sampled.select("segment_id").distinct())
+    rows = kept_rows(rows, sample, candidates, raced(candidates, races))
+    stages.done("race")
+    return [*unraced, *races], rows
 
 
 def segments_with_production(history: DataFrame, models: DataFrame, run_date: dt.date, keys: list[str]) -> DataFrame:
@@ -261,6 +209,7 @@ def evaluate(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str, f
              scope: str = "all") -> JobMetrics:
     """Backtest, choose and gate every segment of ``silver.demand`` for ``run_date`` (or only the
     drifting ones: ``scope``)."""
+    stages = Stages()
     dataset = cfg.dataset
     keys = list(dataset.segment_keys)
     models_ref = ensure_table(spark, cfg, "models")
@@ -271,63 +220,58 @@ def evaluate(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str, f
     if scope != "all" and history.limit(1).count() == 0:
         print(f"evaluate: no segment in scope {scope} for {run_date}; nothing to backtest")
         return JobMetrics(rows_in=0, rows_out=0, detail={"scope": scope, "segments": 0})
-    settings = evaluation_settings(cfg, run_date, run_id, force)
-    segments = segments_with_production(history, spark.table(models_ref.name), run_date, keys).cache()
+    candidates = candidates_of(cfg)
+    judging = judge_settings(cfg, run_date, run_id, force)
+    segments_df = segments_with_production(history, spark.table(models_ref.name), run_date, keys).cache()
+    segments = segments_df.toPandas()
     columns = [*keys, "segment_id", "ds", "y", "is_closed", "eligible", *dataset.regressors]
     partitions = 16 * spark.sparkContext.defaultParallelism
-    schema = backtest_schema(contract_for(cfg, "backtest_metrics").schema,
-                             contract_for(cfg, "backtest_forecasts").schema)
     inputs = history.select(*columns).join(
-        segments.select("segment_id", "demand_class", "production_spec"), "segment_id")
+        segments_df.select("segment_id", "demand_class", "production_spec"), "segment_id")
     race_settings = RaceSettings(**cfg.evaluation.race.model_dump())
-    global_rows = global_backtests(inputs, settings, cfg)
-    raced = Raced(settings, [])
+    stages.done("start")
+    global_rows = global_backtests(inputs, fit_settings(cfg, candidates), cfg)
+    races, sample_rows = [], None
     if race_settings.enabled and scope == "all":  # a drifting scope is too few segments to race
-        raced = race_candidates(inputs, segments, settings, schema, partitions, race_settings, global_rows)
-    settings, races, persisted = raced.settings, raced.races, raced.persisted
-    if raced.rows is not None:
-        rest = backtest_of(inputs.join(raced.sampled, "segment_id", "left_anti"), settings, schema, partitions,
-                           global_rows)
-        persisted, backtest = [*persisted, rest], raced.rows.unionByName(rest)
-    else:
-        backtest = backtest_of(inputs, settings, schema, partitions, global_rows)
-        persisted.append(backtest)
+        races, sample_rows = race_candidates(inputs, segments, candidates, fit_settings(cfg, candidates), judging,
+                                             race_settings, partitions, stages, global_rows)
+        candidates = raced(candidates, [r for r in races if r.raced])
+    rest = inputs
+    if sample_rows is not None:
+        sampled = spark.createDataFrame(pd.DataFrame({"segment_id": sorted(set(sample_rows["segment_id"]))}),
+                                        "segment_id string")
+        rest = inputs.join(sampled, "segment_id", "left_anti")
+    rows = fit(rest, fit_settings(cfg, candidates), partitions, global_rows)
+    if sample_rows is not None:
+        rows = pd.concat([sample_rows, rows], ignore_index=True)
     if global_rows is not None:
-        persisted.append(global_rows)
-    ensemble, final_weights = ensemble_backtest(backtest, segments, settings, schema, partitions)
-    rows = backtest if ensemble is None else backtest.unionByName(ensemble)
-    kind = F.col("kind")
-    replace_run_date(spark, metrics_ref, rows.filter(kind == METRICS_ROW), run_date)
-    replace_run_date(spark, forecasts_ref, rows.filter(kind == FORECAST_ROW), run_date)
-    for frame in [*persisted, ensemble]:
-        if frame is not None:
-            frame.unpersist()
-    written = spark.table(metrics_ref.name).filter(F.col("run_date") == F.lit(run_date))
-    scored = written.select(*SCORED_COLUMNS).toPandas()
-    classes = segments.select("segment_id", "demand_class").toPandas()
+        global_rows.unpersist()
+    stages.done("fits")
+    eligible = segments[segments["eligible"]]
+    judged = judge(rows, eligible, candidates, judging)
+    for demand_class, weights in judged.ensemble.items():
+        log.info("ensemble of the %s segments: %s", demand_class,
+                 describe(dict(zip(candidates.ensemble_members(demand_class), weights))))
+    scored = judged.scored
+    classes = segments[["segment_id", "demand_class"]]
     per_window = scored[(scored["status"] == "ok") & (scored["model"] != PRODUCTION)].merge(classes)
-    chosen_settings = dataclasses.replace(settings, portfolio=portfolios(per_window, settings.metric, settings.rank),
-                                          ensemble=final_weights)
-    log.info("portfolio best by demand class: %s", dict(chosen_settings.portfolio))
-
-    def select_group(segment: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
-        return selection_row(segment, rows, chosen_settings)
-
-    selection = (
-        segments.groupBy("segment_id")
-        .cogroup(written.groupBy("segment_id"))
-        .applyInPandas(select_group, schema=contract_for(cfg, "model_selection").schema)
-    )
-    replace_run_date(spark, selection_ref, selection, run_date)
-    chosen = (
-        spark.table(selection_ref.name).filter(F.col("run_date") == F.lit(run_date))
-        .select("segment_id", "champion", "promoted_model", "decision").toPandas()
-    )
-    summary = summarise(scored, chosen, settings.rank)
-    held = held_out_strategies(per_window, metric=settings.metric, rank=settings.rank, margin=settings.margin,
-                               gap=settings.gap, rule=settings.rule)
+    rule = Rule.of(judging)
+    best = rule.best(per_window)
+    log.info("the rule's strategy by demand class: %s", best)
+    selection = selection_rows(scored, segments, candidates, judging, best, judged.ensemble, judged.pools)
+    stages.done("judge")
+    write_tables(spark, cfg, judged, segments, selection, run_date, run_id,
+                 (metrics_ref, forecasts_ref, selection_ref))
+    segments_df.unpersist()
+    stages.done("write")
+    chosen = selection[["segment_id", "champion", "promoted_model", "decision"]]
+    summary = summarise(scored[SCORED_COLUMNS], chosen, judging.rank)
+    held = held_out_strategies(per_window, metric=judging.metric, rank=judging.rank, margin=judging.margin,
+                               gap=judging.gap, rule=judging.rule)
     summary["overall"]["held_out"] = held
-    print_scorecard(summary, run_date, settings.metric)
+    print_scorecard(summary, run_date, judging.metric)
+    stages.done("scorecard")
+    print("evaluate: stages " + ", ".join(f"{k} {v:,.1f} s" for k, v in stages.seconds.items()))
     decisions = summary["decisions"]
     return JobMetrics(
         rows_in=history.count(),
@@ -335,10 +279,30 @@ def evaluate(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str, f
         segments_ok=sum(n for d, n in decisions.items() if d != "fallback"),
         segments_fallback=decisions.get("fallback", 0),
         detail=json.loads(summary["families"].set_index("model").to_json(orient="index"))
-        | {"scope": scope, "segments": len(classes), "decisions": decisions, "portfolio": dict(chosen_settings.portfolio),
+        | {"scope": scope, "segments": len(classes), "decisions": decisions, "portfolio": best,
            "overall": {**summary["overall"], "held_out": json.loads(held.to_json(orient="index"))},
-           "race": {r.demand_class: r.record() for r in races}},
+           "race": {r.demand_class: r.record() for r in races}, "stages": stages.seconds},
     )
+
+
+def write_tables(spark: SparkSession, cfg: Config, judged: Judged, segments: pd.DataFrame, selection: pd.DataFrame,
+                 run_date: dt.date, run_id: str, refs: tuple) -> None:
+    """``gold.backtest_metrics``, ``gold.backtest_forecasts`` and ``gold.model_selection``: each
+    replaces the run date's rows in one commit."""
+    keys = segments[[*cfg.dataset.segment_keys, "segment_id"]]
+    stamp = {"run_date": run_date, "run_id": run_id}
+    tables = {
+        "backtest_metrics": judged.scored.merge(keys, on="segment_id"),
+        "backtest_forecasts": judged.windows.forecasts().merge(keys, on="segment_id"),
+        "model_selection": selection,
+    }
+    for (logical, frame), ref in zip(tables.items(), refs):
+        schema = contract_for(cfg, logical).schema
+        frame = frame.assign(**stamp)[schema.fieldNames()]
+        for f in schema.fields:
+            if isinstance(f.dataType, IntegerType):
+                frame[f.name] = frame[f.name].astype("int32")
+        replace_run_date(spark, ref, spark.createDataFrame(frame, schema), run_date)
 
 
 def _body(spark: SparkSession, cfg: Config, args: argparse.Namespace, run_id: str) -> JobMetrics:

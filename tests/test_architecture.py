@@ -1,8 +1,9 @@
 """The import rules of docs/architecture.md, read from the code itself (no import is executed).
 
 Jobs talk through tables, never by importing each other; the model families and the evaluation
-code are pure pandas and know nothing of Spark or the lake; ``jobs.common`` (the lake side) does
-not import the models; nothing imports in a circle.
+code are pure pandas and know nothing of Spark or the lake; the judge stage of the evaluation
+imports no model family; ``jobs.common`` (the lake side) does not import the models; nothing
+imports in a circle.
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ ALLOWED = {
     "jobs.common": ("jobs.core", "jobs.common", "schemas"),
 }
 PURE = ("jobs.core", "jobs.models", "jobs.evaluation", "jobs.monitoring")  # pandas only: no Spark, no lake
+# The judge stage of evaluate (window forecasts -> scores, choices, the race): it fits nothing, so it
+# imports no model family, nothing of jobs.models, only the shared vocabulary and itself.
+JUDGE = tuple(f"jobs.evaluation.{m}" for m in ("candidates", "judge", "selection", "scorecard", "ensemble", "race",
+                                                 "metrics"))
 
 
 def project_sources() -> dict[str, str]:
@@ -80,6 +85,10 @@ def violations(sources: dict[str, str]) -> list[str]:
             if layer and target.split(".")[0] in PACKAGES and not any(
                     target == allowed or target.startswith(allowed + ".") for allowed in ALLOWED[layer]):
                 out.append(f"{module} -> {target}: {layer} may import only {', '.join(ALLOWED[layer])}")
+            if module in JUDGE and target.split(".")[0] in PACKAGES and not (
+                    target in JUDGE or target == "jobs.core" or target.startswith("jobs.core.")):
+                out.append(f"{module} -> {target}: the judge stage fits nothing (it may import only jobs.core "
+                           "and the judge stage)")
             if layer in PURE and target in SPARK_LIBRARIES:
                 out.append(f"{module} -> {target}: {layer} is plain pandas (no Spark, no lake)")
     out += [f"import circle: {' -> '.join(c)}" for c in circles(graph)]
@@ -116,7 +125,9 @@ def test_the_project_keeps_its_import_rules():
     [
         ("jobs.evaluate", "from jobs.score import forecast_segment", "a job imports a job"),
         ("jobs.models.naive", "from jobs.common.spark import get_spark", "jobs.models may import only"),
-        ("jobs.evaluation.backtest", "import pyspark.sql", "is plain pandas"),
+        ("jobs.evaluation.fitting", "import pyspark.sql", "is plain pandas"),
+        ("jobs.evaluation.judge", "from jobs.models import build_model", "the judge stage fits nothing"),
+        ("jobs.evaluation.race", "from jobs.evaluation.fitting import window_forecasts", "the judge stage fits nothing"),
         ("jobs.common.lake", "def f():\n    from jobs.models import MODELS", "jobs.common may import only"),
         ("jobs.core.names", "from jobs.core import calendar", "import circle"),
     ],

@@ -1,20 +1,42 @@
-"""Rolling-origin backtest of one segment (pandas, real model fits)."""
+"""Rolling-origin backtest of one segment in its two stages (pandas, real model fits): the fit
+stage's window forecasts, then the judge's derived candidates and scores."""
 
 from __future__ import annotations
+
+import datetime as dt
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from jobs.models import ProphetForecaster, SeasonalNaive
-from jobs.evaluation.backtest import backtest_segment, cutoffs
+from jobs.evaluation.candidates import Candidates, FitSettings, JudgeSettings, gap_of
+from jobs.evaluation.fitting import cutoffs, fit_windows, window_forecasts
+from jobs.evaluation.judge import judge
 from jobs.evaluation.metrics import seasonal_naive_scale, window_metrics
+from jobs.models import ProphetForecaster, SeasonalNaive
 
 
 def calendar(values, closed=()):
     ds = pd.date_range("2011-01-03", periods=len(values), freq="D")
     closed_mask = np.isin(np.arange(len(values)), list(closed))
     return pd.DataFrame({"ds": ds, "y": np.where(closed_mask, np.nan, values), "is_closed": closed_mask})
+
+
+def judge_settings(horizon: int, step: int, metric: str = "mase", rule: str = "per_segment") -> JudgeSettings:
+    return JudgeSettings(keys=("item_id",), metric=metric, margin=0.1, tolerance=0.0, rule=rule, cost_under=1.0,
+                         cost_over=1.0, interval_width=0.8, gap=gap_of(horizon, step), run_date=dt.date(2011, 6, 1),
+                         run_id="test")
+
+
+def backtest(history, models, *, horizon, windows, step, combinations=(), metric="mase"):
+    """Fit ``models`` (name -> factory) on the windows, then judge them with ``combinations``:
+    every candidate's scored windows."""
+    rows = fit_windows(history, models, frequency="daily", horizon=horizon, windows=windows, step=step)
+    rows = rows.assign(segment_id="A")
+    candidates = Candidates(specs={n: n for n in models}, smooth=tuple(models), intermittent=(),
+                            combinations=tuple(combinations), margin=0.1)
+    segments = pd.DataFrame({"segment_id": ["A"], "demand_class": ["smooth"], "production_spec": [None]})
+    return judge(rows, segments, candidates, judge_settings(horizon, step, metric)).scored
 
 
 def test_cutoffs_end_the_last_window_at_the_last_period():
@@ -26,11 +48,8 @@ def test_seasonal_naive_window_metrics_match_a_direct_computation():
     rng = np.random.default_rng(5)
     values = rng.poisson(20, 70).astype(float)
     h = calendar(values, closed=[20, 27, 66])
-    out = backtest_segment(
-        h, {"seasonal_naive": lambda: SeasonalNaive("daily")},
-        frequency="daily", horizon=7, windows=2, step=7, interval_width=0.8,
-    )
-    assert out["window"].tolist() == [1, 2] and set(out["status"]) == {"ok"}
+    out = backtest(h, {"seasonal_naive": lambda: SeasonalNaive("daily")}, horizon=7, windows=2, step=7)
+    assert sorted(out["window"]) == [1, 2] and set(out["status"]) == {"ok"}
     # window 2: train on positions 0..62, test 63..69 without the closed 66
     train = h.iloc[:63].copy()
     model = SeasonalNaive("daily").fit(train[["ds", "y"]])
@@ -40,9 +59,9 @@ def test_seasonal_naive_window_metrics_match_a_direct_computation():
                               f["yhat_upper"].to_numpy(),
                               scale=seasonal_naive_scale(train["y"].to_numpy(), 7), interval_width=0.8)
     row = out[out["window"] == 2].iloc[0]
-    assert row["n_test"] == 6 and row["cutoff"] == h["ds"][62]
+    assert row["n_test"] == 6 and row["cutoff"] == h["ds"][62].date()
     for metric, value in expected.items():
-        assert row[metric] == pytest.approx(value)
+        assert row[metric] == value  # the judge scores many windows at once with the same numbers
 
 
 def test_a_failing_candidate_is_recorded_and_the_others_still_scored():
@@ -52,21 +71,23 @@ def test_a_failing_candidate_is_recorded_and_the_others_still_scored():
         "prophet": lambda: ProphetForecaster({"growth": "logistic", "uncertainty_samples": 0}),  # no cap
         "seasonal_naive": lambda: SeasonalNaive("daily"),
     }
-    out = backtest_segment(h, candidates, frequency="daily", horizon=14, windows=2, step=14,
-                           interval_width=0.8)
+    out = backtest(h, candidates, horizon=14, windows=2, step=14, combinations=("combo_median",))
     failed = out[out["model"] == "prophet"]
     assert set(failed["status"]) == {"failed"} and failed["reason"].str.startswith("prophet_failed").all()
-    assert failed["mase"].isna().all()
+    assert failed["mase"].isna().all() and (failed["seconds"] > 0).all()
     ok = out[out["model"] == "seasonal_naive"]
     assert set(ok["status"]) == {"ok"} and ok["mase"].notna().all()
+    # the combination leaves the failed member out: the median of the baseline alone is the baseline
+    combo = out[out["model"] == "combo_median"].set_index("window")
+    assert combo["mase"].to_dict() == ok.set_index("window")["mase"].to_dict()
 
 
 def test_windows_without_enough_history_are_skipped_not_invented():
     h = calendar(np.arange(20, dtype=float))
-    out = backtest_segment(h, {"seasonal_naive": lambda: SeasonalNaive("daily")},
-                           frequency="daily", horizon=7, windows=2, step=7, interval_width=0.8)
-    assert out["status"].tolist() == ["skipped", "skipped"]
-    assert out["mae"].isna().all()
+    out = backtest(h, {"seasonal_naive": lambda: SeasonalNaive("daily")}, horizon=7, windows=2, step=7,
+                   combinations=("combo_mean", "pool"))
+    assert set(out["status"]) == {"skipped"} and len(out) == 6
+    assert out["mae"].isna().all() and out["reason"].str.startswith("window ").all()
 
 
 def test_the_pool_is_chosen_only_on_windows_that_ended_before_its_cutoff():
@@ -83,15 +104,13 @@ def test_the_pool_is_chosen_only_on_windows_that_ended_before_its_cutoff():
                                  "yhat_lower": [self.level - 1] * n, "yhat_upper": [self.level + 1] * n})
 
     values = np.full(60, 10.0) + np.tile([0.0, 1.0], 30)
-    out = backtest_segment(
-        calendar(values), {"low": lambda: Flat(10.0), "high": lambda: Flat(30.0)},
-        frequency="daily", horizon=6, windows=4, step=3, interval_width=0.8,
-        pool=["low", "high"], margin=0.1, metric="mae",
-    )
+    out = backtest(calendar(values), {"low": lambda: Flat(10.0), "high": lambda: Flat(30.0)},
+                   horizon=6, windows=4, step=3, combinations=("pool",), metric="mae")
     pool = out[out["model"] == "pool"].set_index("window")
     # windows 1 and 2: no window ended by their cutoff -> median (= mean of the two) of both
     assert pool.loc[1, "reason"].startswith("median of every candidate: no earlier window")
     assert pool.loc[2, "reason"].startswith("median of every candidate")
+    assert pool.loc[1, "mae"] == pytest.approx(abs(20 - values[-15:-9]).mean())
     # window 3 judges on window 1 only (window 2 overlaps it), window 4 on windows 1-2
     assert pool.loc[3, "reason"] == "pool low: within 10% of the best mae on window 1"
     assert pool.loc[4, "reason"] == "pool low: within 10% of the best mae on windows 1-2"
@@ -101,25 +120,20 @@ def test_the_pool_is_chosen_only_on_windows_that_ended_before_its_cutoff():
 
 
 def test_a_segment_whose_windows_are_all_skipped_gives_rows_arrow_can_take():
-    import datetime as dt
-
     import pyarrow as pa
 
-    from jobs.evaluation.candidates import EvaluationSettings
-    from jobs.evaluation.segment import backtest_rows, ensemble_rows
-
-    settings = EvaluationSettings(
-        keys=("item_id",), regressors=(), frequency="daily", horizon=7, windows=2, step=7, interval_width=0.8,
-        cost_under=1.0, cost_over=1.0, metric="mase", tolerance=0.0, rule="ensemble", margin=0.1,
+    settings = FitSettings(regressors=(), frequency="daily", horizon=7, windows=2, step=7, candidates=Candidates(
         specs={"seasonal_naive": SeasonalNaive("daily").spec()}, smooth=("seasonal_naive",), intermittent=(),
-        combinations=("ensemble",), run_date=dt.date(2011, 1, 20), run_id="test")
+        combinations=("ensemble",)))
     ds = pd.date_range("2011-01-01", periods=20, freq="D")
     pdf = pd.DataFrame({"item_id": "A", "segment_id": "A", "ds": ds.date, "y": 1.0, "is_closed": False,
                         "eligible": True, "demand_class": "smooth", "production_spec": None})
-    rows = backtest_rows(pdf, settings)  # 20 days: too short for a window of two weekly seasons
+    rows = window_forecasts(pdf, settings)  # 20 days: too short for a window of two weekly seasons
     assert set(rows["status"]) == {"skipped"} and rows["ds"].isna().all()
-    ensemble = ensemble_rows(rows.assign(demand_class="smooth"), settings, {}, {})
-    for frame in (rows, ensemble):
-        table = pa.Table.from_pandas(frame[["cutoff", "ds"]], schema=pa.schema([("cutoff", pa.date32()),
-                                                                               ("ds", pa.date32())]))
+    judged = judge(rows, pdf.iloc[:1], settings.candidates, judge_settings(7, 7, rule="ensemble"))
+    assert set(judged.scored["model"]) == {"seasonal_naive", "ensemble"}
+    assert set(judged.scored["status"]) == {"skipped"}
+    for frame in (rows, judged.scored, judged.windows.forecasts()):
+        columns = [c for c in ("cutoff", "ds") if c in frame]
+        table = pa.Table.from_pandas(frame[columns], schema=pa.schema([(c, pa.date32()) for c in columns]))
         assert table.num_rows == len(frame)

@@ -147,9 +147,9 @@ def _holds_fitted_global(model_json: str) -> bool:
 
 
 def _configured_spec(cfg) -> str:
-    from jobs.evaluate import evaluation_settings
+    from jobs.evaluate import candidates_of
 
-    return evaluation_settings(cfg, RUN_DATE, "x").specs["global_lgbm"]
+    return candidates_of(cfg).specs["global_lgbm"]
 
 
 def test_odd_segments_get_a_forecast_or_a_recorded_reason_never_an_exception():

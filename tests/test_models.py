@@ -186,7 +186,7 @@ def test_a_combination_averages_its_members_and_round_trips_through_json():
     import numpy as np
 
     from jobs.models import build_model, load_model, model_spec
-    from jobs.models.combination import combine
+    from jobs.core.combine import combine
     from jobs.models.naive import SeasonalNaive
     from jobs.models.stats import AutoThetaForecaster, CrostonForecaster
 
@@ -228,7 +228,7 @@ def test_intermittent_methods_give_a_flat_rate_with_an_interval_around_it():
 def test_a_pool_fits_its_members_only_and_round_trips_through_json():
     from jobs.core.names import POOL
     from jobs.models import build_model, load_model, model_spec, strategy
-    from jobs.models.combination import combine, pool_members
+    from jobs.core.combine import combine, pool_members
     from jobs.models.stats import AutoThetaForecaster
 
     assert pool_members({"a": 1.0, "b": 1.09, "c": 1.2, "d": float("nan")}, 0.1) == ["a", "b"]

@@ -9,7 +9,7 @@ import pandas as pd
 from jobs.models import MODELS
 from jobs.core.names import PRODUCTION
 from jobs.evaluation.scorecard import held_out_strategies
-from jobs.evaluation.selection import champion_of, choose, portfolio_best
+from jobs.evaluation.selection import Backtest, Rule, backtests, champion_of, choose, portfolio_best
 
 RANK = {name: i for i, name in enumerate(MODELS)} | {PRODUCTION: list(MODELS).index("prophet")}
 
@@ -28,12 +28,21 @@ def rows(scores: dict[str, list[float]], failed: dict[str, str] | None = None) -
     return pd.DataFrame(out)
 
 
+def decide(backtest: pd.DataFrame, *, production: str | None, tolerance: float, force: bool = False,
+           portfolio: str | None = None, margin: float = 0.0):
+    """The choice for one segment's rows under the portfolio rule (the per-segment rule without a
+    portfolio)."""
+    rule = Rule("portfolio" if portfolio else "per_segment", "mase", margin, RANK)
+    scored = backtests(backtest.assign(segment_id="s"), "mase").get("s", Backtest())
+    return choose(scored, rule=rule, best=portfolio, production=production, tolerance=tolerance, force=force)
+
+
 def test_champion_is_the_lowest_mean_score_and_ties_go_to_the_simpler_model():
     assert champion_of({"prophet": 0.8, "ets": 0.9, "seasonal_naive": 1.0}, RANK) == "prophet"
     assert champion_of({"prophet": 0.9, "ets": 0.9, "seasonal_naive": 1.0}, RANK) == "ets"
     assert champion_of({"prophet": math.nan, "theta": math.nan}, RANK) == "theta"
-    c = choose(rows({"seasonal_naive": [1.0, 1.2], "ets": [0.9, 0.7], "prophet": [0.6, 1.0]}),
-               rank=RANK, production=None, metric="mase", tolerance=0.0)
+    c = decide(rows({"seasonal_naive": [1.0, 1.2], "ets": [0.9, 0.7], "prophet": [0.6, 1.0]}),
+               production=None, tolerance=0.0)
     # means: naive 1.1, ets 0.8, prophet 0.8 -> tie, ets is simpler
     assert (c.champion, c.decision, c.promoted, c.n_windows) == ("ets", "promoted", "ets", 2)
     assert c.scores == {"seasonal_naive": 1.1, "ets": 0.8, "prophet": 0.8}
@@ -42,30 +51,30 @@ def test_champion_is_the_lowest_mean_score_and_ties_go_to_the_simpler_model():
 
 def test_gate_refuses_a_champion_worse_than_production_and_force_overrides_it():
     backtest = rows({"seasonal_naive": [1.0, 1.0], "theta": [0.9, 0.9], PRODUCTION: [0.7, 0.7]})
-    refused = choose(backtest, rank=RANK, production=PRODUCTION, metric="mase", tolerance=0.1)
+    refused = decide(backtest, production=PRODUCTION, tolerance=0.1)
     assert refused.champion == "theta"  # production is not a candidate for champion
     assert (refused.decision, refused.promoted) == ("refused", PRODUCTION)
     assert "worse than production 0.7" in refused.reason and "production kept" in refused.reason
     assert refused.production_score == 0.7
-    forced = choose(backtest, rank=RANK, production=PRODUCTION, metric="mase", tolerance=0.1, force=True)
+    forced = decide(backtest, production=PRODUCTION, tolerance=0.1, force=True)
     assert (forced.decision, forced.promoted) == ("forced", "theta") and "--force" in forced.reason
     # within the tolerance, the champion is promoted: 0.9 <= 0.85 x 1.1
     close = rows({"seasonal_naive": [1.0, 1.0], "theta": [0.9, 0.9], PRODUCTION: [0.85, 0.85]})
-    assert choose(close, rank=RANK, production=PRODUCTION, metric="mase", tolerance=0.1).decision == "promoted"
-    assert choose(close, rank=RANK, production=PRODUCTION, metric="mase", tolerance=0.0).decision == "refused"
+    assert decide(close, production=PRODUCTION, tolerance=0.1).decision == "promoted"
+    assert decide(close, production=PRODUCTION, tolerance=0.0).decision == "refused"
 
 
 def test_production_that_is_a_configured_candidate_is_kept_when_it_is_the_champion():
     backtest = rows({"seasonal_naive": [1.0], "ets": [0.5], "prophet": [0.6]})
-    kept = choose(backtest, rank=RANK, production="ets", metric="mase", tolerance=0.0)
+    kept = decide(backtest, production="ets", tolerance=0.0)
     assert (kept.decision, kept.promoted) == ("kept", "ets")
-    replaced = choose(backtest, rank=RANK, production="prophet", metric="mase", tolerance=0.0)
+    replaced = decide(backtest, production="prophet", tolerance=0.0)
     assert (replaced.decision, replaced.promoted, replaced.production_score) == ("promoted", "ets", 0.6)
 
 
 def test_a_candidate_failing_any_window_cannot_win_and_the_reason_says_so():
-    c = choose(rows({"seasonal_naive": [1.0, 1.0], "theta": [0.9, 0.95]}, failed={"prophet": "prophet_failed"}),
-               rank=RANK, production="prophet", metric="mase", tolerance=0.0)
+    c = decide(rows({"seasonal_naive": [1.0, 1.0], "theta": [0.9, 0.95]}, failed={"prophet": "prophet_failed"}),
+               production="prophet", tolerance=0.0)
     assert "prophet" not in c.scores and c.champion == "theta"
     assert c.decision == "promoted" and "production model failed the backtest" in c.reason
     assert "failed: prophet (prophet_failed)" in c.reason
@@ -74,35 +83,35 @@ def test_a_candidate_failing_any_window_cannot_win_and_the_reason_says_so():
 def test_no_window_or_no_working_candidate_falls_back_to_seasonal_naive():
     skipped = pd.DataFrame([{"model": "prophet", "window": 1, "status": "skipped", "reason": "short",
                              "mase": math.nan, "cost": math.nan}])
-    c = choose(skipped, rank=RANK, production=None, metric="mase", tolerance=0.0)
+    c = decide(skipped, production=None, tolerance=0.0)
     assert (c.decision, c.promoted) == ("fallback", "seasonal_naive") and "too little history" in c.reason
-    c = choose(rows({}, failed={"prophet": "prophet_failed", "seasonal_naive": "odd"}),
-               rank=RANK, production=None, metric="mase", tolerance=0.0)
+    c = decide(rows({}, failed={"prophet": "prophet_failed", "seasonal_naive": "odd"}),
+               production=None, tolerance=0.0)
     assert (c.decision, c.promoted) == ("fallback", "seasonal_naive") and "every candidate failed" in c.reason
 
 
 def test_portfolio_rule_keeps_the_portfolio_best_unless_the_champion_beats_it_in_every_window():
     # ets wins on average by 20 %, but not in window 2: the portfolio's combo_mean is the pick
     noisy = rows({"seasonal_naive": [1.0, 1.0], "combo_mean": [0.9, 0.6], "ets": [0.5, 0.7]})
-    c = choose(noisy, rank=RANK, production=None, metric="mase", tolerance=0.0, portfolio="combo_mean",
+    c = decide(noisy, production=None, tolerance=0.0, portfolio="combo_mean",
                margin=0.1)
     assert (c.champion, c.promoted, c.portfolio) == ("ets", "combo_mean", "combo_mean")
     assert "portfolio best combo_mean" in c.reason and "does not beat it" in c.reason
     # better in every window and by more than the margin: the segment keeps its own champion
     clear = rows({"seasonal_naive": [1.0, 1.0], "combo_mean": [0.9, 0.8], "ets": [0.5, 0.6]})
-    own = choose(clear, rank=RANK, production=None, metric="mase", tolerance=0.0, portfolio="combo_mean",
+    own = decide(clear, production=None, tolerance=0.0, portfolio="combo_mean",
                  margin=0.1)
     assert own.promoted == "ets" and "beats portfolio best combo_mean" in own.reason
     # better by far on average and in every window, but by less than the margin in window 2
     uneven = rows({"seasonal_naive": [1.0, 1.0], "combo_mean": [0.9, 0.8], "ets": [0.5, 0.75]})
-    assert choose(uneven, rank=RANK, production=None, metric="mase", tolerance=0.0, portfolio="combo_mean",
+    assert decide(uneven, production=None, tolerance=0.0, portfolio="combo_mean",
                   margin=0.1).promoted == "combo_mean"
     # better in every window but by less than the margin: portfolio
     close = rows({"seasonal_naive": [1.0, 1.0], "combo_mean": [0.9, 0.8], "ets": [0.85, 0.78]})
-    assert choose(close, rank=RANK, production=None, metric="mase", tolerance=0.0, portfolio="combo_mean",
+    assert decide(close, production=None, tolerance=0.0, portfolio="combo_mean",
                   margin=0.1).promoted == "combo_mean"
     # per-segment rule (no portfolio): the champion
-    assert choose(noisy, rank=RANK, production=None, metric="mase", tolerance=0.0).promoted == "ets"
+    assert decide(noisy, production=None, tolerance=0.0).promoted == "ets"
 
 
 def test_portfolio_best_is_the_lowest_mean_over_segments_every_candidate_scored():

@@ -34,6 +34,8 @@ BASELINE = SEASONAL_NAIVE
 INTERMITTENT_FAMILIES = (CROSTON, TSB, ADIDA)
 # Candidates scored from the other candidates' forecasts (no fits of their own in backtests).
 COMBINATIONS = (COMBO_MEAN, COMBO_MEDIAN, SCUM, POOL, ENSEMBLE)
+# How each combination combines its members' forecasts, period by period (jobs.core.combine).
+COMBINATION_METHODS = {COMBO_MEAN: "mean", COMBO_MEDIAN: "median", SCUM: "median", POOL: "mean", ENSEMBLE: "weighted"}
 # SCUM (Petropoulos and Svetunkov, 2020): the median of these strong, cheap families, those of
 # them that are configured candidates.
 SCUM_MEMBERS = (ETS, CES, ARIMA, DOT)

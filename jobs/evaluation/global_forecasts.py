@@ -15,7 +15,7 @@ import time
 
 import pandas as pd
 
-from jobs.evaluation.backtest import cutoffs
+from jobs.evaluation.fitting import cutoffs
 from jobs.models import GlobalLGBM, ModelFailure, build_model
 
 # One row per segment, candidate, origin and forecast period (``ds`` null and ``reason`` set when

@@ -26,10 +26,11 @@ def seasonal_naive_scale(history: np.ndarray, season: int) -> float:
     return scale if scale > 0 else float("nan")
 
 
-def pinball(y: np.ndarray, q: np.ndarray, tau: float) -> float:
-    """Mean pinball (quantile) loss of the forecast quantile ``q`` at level ``tau``."""
+def pinball(y: np.ndarray, q: np.ndarray, tau: float) -> float | np.ndarray:
+    """Mean pinball (quantile) loss of the forecast quantile ``q`` at level ``tau`` (per row of
+    2-D arrays)."""
     diff = np.asarray(y, dtype=float) - np.asarray(q, dtype=float)
-    return float(np.mean(np.maximum(tau * diff, (tau - 1) * diff)))
+    return np.mean(np.maximum(tau * diff, (tau - 1) * diff), axis=-1)
 
 
 def window_metrics(
@@ -38,35 +39,43 @@ def window_metrics(
     lower: np.ndarray,
     upper: np.ndarray,
     *,
-    scale: float,
+    scale: float | np.ndarray,
     interval_width: float,
     cost_under: float = 1.0,
     cost_over: float = 1.0,
-) -> dict[str, float]:
-    """Every metric of :data:`METRICS` for one forecast window (arrays of open periods only).
+) -> dict[str, float] | dict[str, np.ndarray]:
+    """Every metric of :data:`METRICS` for one forecast window (1-D arrays of its open periods:
+    floats), or for many windows of the same length at once (2-D arrays, a window a row, and one
+    ``scale`` per row: an array per metric, the same numbers as one call per row).
 
     ``cost`` is the mean cost per period: ``cost_under`` per unit the forecast fell short of
     demand, ``cost_over`` per unit it exceeded it.
     """
     y, yhat = np.asarray(y, dtype=float), np.asarray(yhat, dtype=float)
     lower, upper = np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
-    if y.size == 0:
-        return {m: float("nan") for m in METRICS}
+    one = y.ndim == 1
+    if one:
+        if y.size == 0:
+            return {m: float("nan") for m in METRICS}
+        y, yhat, lower, upper = y[None], yhat[None], lower[None], upper[None]
+    scale = np.broadcast_to(np.asarray(scale, dtype=float), y.shape[:1])
     err = yhat - y
     abs_err = np.abs(err)
-    total = np.abs(y).sum()
+    total = np.abs(y).sum(axis=-1)
     denom = np.abs(y) + np.abs(yhat)
     smape_terms = np.divide(2 * abs_err, denom, out=np.zeros_like(abs_err), where=denom > 0)
-    mae = float(abs_err.mean())
+    mae = abs_err.mean(axis=-1)
     tau_low, tau_high = (1 - interval_width) / 2, (1 + interval_width) / 2
-    return {
+    defined = np.isfinite(scale) & (scale > 0)
+    out = {
         "mae": mae,
-        "rmse": float(np.sqrt(np.mean(err**2))),
-        "wape": float(abs_err.sum() / total) if total > 0 else float("nan"),
-        "smape": float(smape_terms.mean()),
-        "mase": mae / scale if np.isfinite(scale) and scale > 0 else float("nan"),
-        "bias": float(err.mean()),
-        "coverage": float(np.mean((y >= lower) & (y <= upper))),
+        "rmse": np.sqrt(np.mean(err**2, axis=-1)),
+        "wape": np.divide(abs_err.sum(axis=-1), total, out=np.full(len(y), np.nan), where=total > 0),
+        "smape": smape_terms.mean(axis=-1),
+        "mase": np.divide(mae, scale, out=np.full(len(y), np.nan), where=defined),
+        "bias": err.mean(axis=-1),
+        "coverage": np.mean((y >= lower) & (y <= upper), axis=-1),
         "pinball": (pinball(y, lower, tau_low) + pinball(y, upper, tau_high)) / 2,
-        "cost": float(np.mean(cost_under * np.maximum(-err, 0) + cost_over * np.maximum(err, 0))),
+        "cost": np.mean(cost_under * np.maximum(-err, 0) + cost_over * np.maximum(err, 0), axis=-1),
     }
+    return {m: float(v[0]) for m, v in out.items()} if one else out

@@ -1,18 +1,20 @@
-"""Racing the candidates: spend the backtest's fits where they can matter (plain pandas, no Spark).
+"""Racing the candidates: spend the backtest's fits where they can matter (plain pandas, no Spark,
+no model family).
 
-Before backtesting every segment, the evaluate job backtests every candidate on a sample of each
-demand class's segments. On that sample this module replays the class's held-out evaluation
+Before fitting every segment, the evaluate job fits every candidate on a sample of each demand
+class's segments. On that sample this module judges the class's held-out evaluation
 (:func:`~jobs.evaluation.scorecard.held_out_strategies`: the last window, every choice made on the
-windows that ended by its cutoff) with the configured rule, first with every candidate, then
-without each costly family in turn, the costliest first, from the sample's own window forecasts:
-no fit is repeated, the combinations, the pool and the ensemble are recombined without the
-family. A family is dropped for the class when, without it and the families dropped before it,
-the rule's held-out mean MASE is at most ``tolerance`` (relative) worse than with every candidate:
-``tolerance`` is the whole accuracy the class may give up for speed, on the sample. The class's
-other segments are then backtested, combined, chosen and trained without it, and the sample's own
-rows are the replay without it. It neither wins there nor earns the combinations
-anything measurable. What was dropped, for which class, and the figures it was judged on are
-the :class:`ClassRace` records the job prints and writes to the run log.
+windows that ended by its cutoff, with the configured :class:`~jobs.evaluation.selection.Rule`)
+first with every candidate, then without each costly family in turn, the costliest first: the
+judge stage (:func:`~jobs.evaluation.judge.judge`) runs again on the sample's window forecasts
+without the family's, so no fit is repeated, and the combinations, the pool and the ensemble are
+derived again without it. A family is dropped for the class when, without it and the families
+dropped before it, the rule's held-out mean MASE is at most ``tolerance`` (relative) worse than
+with every candidate: ``tolerance`` is the whole accuracy the class may give up for speed, on the
+sample. The class's other segments are then fitted, combined, chosen and trained without it, and
+the sample's own window forecasts are kept without it (:func:`kept_rows`). It neither wins there
+nor earns the combinations anything measurable. What was dropped, for which class, and the figures
+it was judged on are the :class:`ClassRace` records the job prints and writes to the run log.
 
 The sample is about ``sample_segments`` segments per class (a fixed size: the decision's
 precision depends on it, not on the class's size, so the race costs the same on ten thousand
@@ -26,18 +28,16 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
-from jobs.core.names import BASELINE, ENSEMBLE, PRODUCTION
-from jobs.evaluation.candidates import EvaluationSettings, ensemble_members, fitted, members_of
-from jobs.evaluation.ensemble import learn_ensembles
+from jobs.core.names import BASELINE, PRODUCTION
+from jobs.evaluation.candidates import Candidates, JudgeSettings
+from jobs.evaluation.judge import judge
 from jobs.evaluation.scorecard import held_out_strategies
-from jobs.evaluation.segment import FORECAST_ROW, METRICS_ROW, backtest_rows, ensemble_rows
-from jobs.models.base import ModelFailure
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ class ClassRace:
     dropped: list[str] = field(default_factory=list)
     trials: list[dict[str, Any]] = field(default_factory=list)
     fit_seconds: float = 0.0  # the sample's fits
-    replay_seconds: float = 0.0  # wall time of the replays that judged the families
+    judge_seconds: float = 0.0  # wall time of the judging that decided
 
     def describe(self) -> str:
         if not self.raced:
@@ -79,80 +79,16 @@ class ClassRace:
         return dataclasses.asdict(self)
 
 
-class _Replay:
-    """A stand-in model that forecasts what a candidate forecast in the sample's backtest window
-    (found by the window's cutoff), or fails as it failed there, and reports the seconds its fit
-    took there."""
-
-    def __init__(self, rows: pd.DataFrame) -> None:
-        scored = rows[rows["kind"] == METRICS_ROW]
-        self.recorded = dict(zip(scored["cutoff"], zip(scored["status"], scored["reason"], scored["seconds"])))
-        forecasts = rows[rows["kind"] == FORECAST_ROW]
-        self.forecasts = {c: f.set_index("ds")[["yhat", "yhat_lower", "yhat_upper"]]
-                          for c, f in forecasts.groupby("cutoff")}
-        self.cutoff = None
-        self.replayed_seconds: float | None = None
-
-    def fit(self, history: pd.DataFrame) -> _Replay:
-        self.cutoff = pd.Timestamp(history["ds"].max()).date()
-        status, reason, self.replayed_seconds = self.recorded.get(self.cutoff, ("failed", "no backtest row", 0.0))
-        if status != "ok":
-            raise ModelFailure(str(reason))  # the reason it failed with, word for word
-        return self
-
-    def predict(self, future: pd.DataFrame) -> pd.DataFrame:
-        ds = pd.to_datetime(future["ds"])
-        out = self.forecasts[self.cutoff].reindex(ds.dt.date).reset_index(drop=True)
-        return out.assign(ds=ds.reset_index(drop=True))[["ds", "yhat", "yhat_lower", "yhat_upper"]]
-
-
-def replayed(history: pd.DataFrame, rows: pd.DataFrame, settings: EvaluationSettings,
-             production: bool = False) -> pd.DataFrame:
-    """A segment's backtest rows (both kinds) under ``settings``, its fitted candidates replayed
-    from ``rows`` (its backtest under the full candidate list, the production model's rows
-    included): what backtesting it with the settings' candidates gives, without a fit. ``history``
-    as :func:`backtest_rows` takes it; its production model is left out unless ``production`` (the
-    race judges the configured candidates)."""
-    by_spec = {settings.specs[n]: n for n in fitted(list(settings.specs))}
-    own = {name: r for name, r in rows.groupby("model")}
-    empty = rows.iloc[:0]
-
-    def make(name: str, spec: str) -> Callable[[], _Replay]:
-        stored = own.get(by_spec.get(spec, name), empty)
-        return lambda: _Replay(stored)
-
-    return backtest_rows(history if production else history.assign(production_spec=None), settings, make=make)
-
-
-# settings and a demand class -> the class's sampled segments replayed under the settings
-Replayer = Callable[[EvaluationSettings, str], pd.DataFrame]
-
-
-def local_replayer(history: pd.DataFrame, backtest: pd.DataFrame) -> Replayer:
-    """A :data:`Replayer` that replays the sample one segment after the other, in this process
-    (the evaluate job spreads the same function over its Spark tasks)."""
-    rows = dict(tuple(backtest.groupby("segment_id")))
-
-    def replay(settings: EvaluationSettings, demand_class: str) -> pd.DataFrame:
-        own = history[history["demand_class"] == demand_class]
-        return pd.concat([replayed(h, rows[s], settings) for s, h in own.groupby("segment_id") if s in rows],
-                         ignore_index=True)
-
-    return replay
-
-
-def rule_score(rows: pd.DataFrame, demand_class: str, settings: EvaluationSettings) -> float:
-    """The configured rule's held-out mean MASE over a class's backtest rows (both kinds, the
-    ensemble not yet among them), NaN when there is no held-out window."""
-    out = rows.assign(demand_class=demand_class)
-    if ENSEMBLE in settings.combinations:
-        members = {demand_class: ensemble_members(settings, demand_class)}
-        learn = out[(out["kind"] == FORECAST_ROW) & out["model"].isin(members[demand_class])]
-        by_window, _, why = learn_ensembles(learn, members, metric=settings.metric, gap=settings.gap,
-                                            cost_under=settings.cost_under, cost_over=settings.cost_over)
-        ensembles = [ensemble_rows(seg, settings, by_window, why) for _, seg in out.groupby("segment_id")]
-        out = pd.concat([out, *ensembles], ignore_index=True).assign(demand_class=demand_class)
-    per_window = out[(out["kind"] == METRICS_ROW) & (out["status"] == "ok") & (out["model"] != PRODUCTION)]
+def rule_score(rows: pd.DataFrame, segments: pd.DataFrame, demand_class: str, candidates: Candidates,
+               settings: JudgeSettings) -> float:
+    """The configured rule's held-out mean MASE over a class's sampled segments judged with
+    ``candidates`` (their fitted families' window forecasts from ``rows``; the production model
+    left out: the race judges the configured candidates), NaN when there is no held-out window."""
+    own = segments[segments["demand_class"] == demand_class].assign(production_spec=None)
+    fits = rows[rows["segment_id"].isin(set(own["segment_id"])) & rows["model"].isin(candidates.fitted(demand_class))]
+    judged = judge(fits, own, candidates, settings)
+    scored = judged.scored
+    per_window = scored[(scored["status"] == "ok") & (scored["model"] != PRODUCTION)].assign(demand_class=demand_class)
     held = held_out_strategies(per_window, metric=settings.metric, rank=settings.rank, margin=settings.margin,
                                gap=settings.gap, rule=settings.rule)
     if held.empty:
@@ -175,33 +111,33 @@ def sample_shares(class_sizes: Mapping[str, int], race_settings: RaceSettings) -
     return shares, unraced
 
 
-def race(fits: pd.DataFrame, settings: EvaluationSettings, race_settings: RaceSettings,
-         replay: Replayer) -> list[ClassRace]:
+def race(rows: pd.DataFrame, segments: pd.DataFrame, candidates: Candidates, settings: JudgeSettings,
+         race_settings: RaceSettings) -> list[ClassRace]:
     """Each sampled demand class's race.
 
     Args:
-        fits: the sample's backtest metrics rows of the fitted candidates (``segment_id``,
-            ``demand_class``, ``model``, ``seconds``), under ``settings``.
-        replay: replays a class's sampled segments under other settings (:func:`local_replayer`).
+        rows: the sample's window forecasts (the fit stage's, every candidate fitted).
+        segments: the sampled segments: ``segment_id``, ``demand_class``.
     """
     races = []
+    fits = rows.drop_duplicates(["segment_id", "model", "window"]).merge(segments[["segment_id", "demand_class"]])
     for demand_class, own in fits.groupby("demand_class"):
         started = time.perf_counter()
         sampled = own["segment_id"].nunique()
-        cost = own[own["model"].isin(members_of(settings, demand_class))].groupby("model")["seconds"].sum()
+        cost = own[own["model"].isin(candidates.fitted(demand_class))].groupby("model")["seconds"].sum()
         share = cost / cost.sum() if cost.sum() > 0 else cost * 0
-        full = rule_score(replay(settings, demand_class), demand_class, settings)
+        full = rule_score(rows, segments, demand_class, candidates, settings)
         if not math.isfinite(full):
             races.append(ClassRace(demand_class, sampled, False, "no held-out window to judge on"))
             continue
         result = ClassRace(demand_class, sampled, True, "raced", score=full, full_score=full,
                            fit_seconds=float(cost.sum()))
-        dropped: list[str] = []
+        dropped: list[str] = list(candidates.dropped.get(demand_class, ()))
         for family in sorted(share.index, key=lambda f: -share[f]):
             if family == BASELINE or share[family] < race_settings.min_cost_share:
                 continue
-            trial = dataclasses.replace(settings, dropped={**settings.dropped, demand_class: (*dropped, family)})
-            without = rule_score(replay(trial, demand_class), demand_class, trial)
+            trial = candidates.without(demand_class, (*dropped, family))
+            without = rule_score(rows, segments, demand_class, trial, settings)
             drop = math.isfinite(without) and without <= full * (1 + race_settings.tolerance)
             result.trials.append({"family": family, "cost_share": float(share[family]),
                                   "seconds": float(cost[family]), "with": full, "without": without,
@@ -209,7 +145,38 @@ def race(fits: pd.DataFrame, settings: EvaluationSettings, race_settings: RaceSe
             if drop:
                 dropped.append(family)
                 result.score = without
-        result.dropped = dropped
-        result.replay_seconds = time.perf_counter() - started
+        result.dropped = [f for f in dropped if f not in candidates.dropped.get(demand_class, ())]
+        result.judge_seconds = time.perf_counter() - started
         races.append(result)
     return races
+
+
+def raced(candidates: Candidates, races: list[ClassRace]) -> Candidates:
+    """The candidates without what each class's race dropped."""
+    for r in races:
+        if r.dropped:
+            candidates = candidates.without(r.demand_class, (*candidates.dropped.get(r.demand_class, ()), *r.dropped))
+    return candidates
+
+
+def kept_rows(rows: pd.DataFrame, segments: pd.DataFrame, before: Candidates, after: Candidates) -> pd.DataFrame:
+    """The sample's window forecasts (fitted with ``before``) as the fit stage gives them with
+    ``after``: without the families dropped, and the production model's own where it was one of
+    them (it is then fitted in its own right: its rows are the family's)."""
+    out = []
+    for demand_class, own in segments.groupby("demand_class"):
+        mine = rows[rows["segment_id"].isin(set(own["segment_id"]))]
+        dropped = set(before.fitted(demand_class)) - set(after.fitted(demand_class))
+        if not dropped:
+            out.append(mine)
+            continue
+        keep = mine[~mine["model"].isin(dropped)]
+        stand_ins = []
+        for segment, spec in zip(own["segment_id"], own["production_spec"]):
+            was = before.production(spec if isinstance(spec, str) else None, demand_class)
+            now = after.production(spec if isinstance(spec, str) else None, demand_class)
+            if was is not None and now is not None and now.fitted and was.name in dropped:
+                stand_ins.append(mine[(mine["segment_id"] == segment) & (mine["model"] == was.name)].assign(
+                    model=PRODUCTION))
+        out.extend([keep, *stand_ins])
+    return pd.concat(out, ignore_index=True) if out else rows.iloc[:0]

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from jobs.core.names import BASELINE, COMBINATIONS, PRODUCTION
-from jobs.evaluation.selection import beats, champion_of, portfolios
+from jobs.evaluation.selection import Rule, champion_of
 
 
 def _ratio(numerator: float, denominator: float) -> float:
@@ -100,9 +100,13 @@ def print_scorecard(summary: dict[str, Any], run_date: dt.date, metric: str) -> 
     print("  decisions: " + ", ".join(f"{d} {n:,}" for d, n in sorted(summary["decisions"].items())))
 
 
+# The row of :func:`held_out_strategies` that each rule's choices make.
+RULE_ROWS = {"per_segment": "per-segment choice", "portfolio": "portfolio rule", "ensemble": "ensemble rule"}
+
+
 def strategy_of(rule: str) -> str:
     """The row of :func:`held_out_strategies` that a configured ``rule`` stands for."""
-    return {"portfolio": "portfolio rule", "per_segment": "per-segment choice"}.get(rule, rule)
+    return RULE_ROWS[rule]
 
 
 def held_out_strategies(per_window: pd.DataFrame, *, metric: str, rank: dict[str, int], margin: float,
@@ -115,14 +119,15 @@ def held_out_strategies(per_window: pd.DataFrame, *, metric: str, rank: dict[str
     ``per_window``: the ok backtest rows (``segment_id``, ``demand_class``, ``model``, ``window``,
     the metrics, ``mae``, ``n_test``, ``actual_total``, ``seconds``). Strategies: every single
     candidate, ``per-segment, families`` (each segment's best single family on the earlier
-    windows: plain selection), ``per-segment choice`` (the same among every candidate, the
-    combinations included) and ``portfolio rule`` (see :func:`choose`, the portfolio also from
-    the earlier windows). Scored on the
-    segments where every candidate scored every window. Columns: segments, mean and median MASE,
-    WAPE (pooled), bias (pooled: sum of errors / sum of actuals), coverage (mean), seconds (fit
-    time on the last window of what the strategy needs: a choice needs every candidate), and
-    ``rule_mase``: the configured ``rule``'s mean MASE on the same segments (a family made for
-    intermittent demand covers only those segments).
+    windows: plain selection), and the choices of the rules (:class:`Rule`, the same the real
+    choice makes, its class strategies also from the earlier windows): ``per-segment choice`` (the
+    champion among every candidate, the combinations included), ``portfolio rule`` and, when it is
+    the configured ``rule``, ``ensemble rule``. Scored on the segments where every candidate scored
+    every window. Columns: segments, mean and median MASE, WAPE (pooled), bias (pooled: sum of
+    errors / sum of actuals), coverage (mean), seconds (fit time on the last window of what the
+    strategy needs: a choice needs every candidate), and ``rule_mase``: the configured ``rule``'s
+    mean MASE on the same segments (a family made for intermittent demand covers only those
+    segments).
     """
     if per_window.empty or per_window["window"].max() <= gap:
         return pd.DataFrame()
@@ -139,21 +144,24 @@ def held_out_strategies(per_window: pd.DataFrame, *, metric: str, rank: dict[str
         return pd.DataFrame()
     past = earlier.groupby(["segment_id", "model"])[metric].mean().rename("score").reset_index()
     classes = rows.groupby("segment_id")["demand_class"].first()
-    portfolio = portfolios(earlier, metric, rank)
-    per_segment, families_only, portfolio_picks = {}, {}, {}
-    windows_of = dict(tuple(earlier.groupby("segment_id")))
+    rules = {name: Rule(name, metric, margin, rank) for name in dict.fromkeys(("per_segment", "portfolio", rule))}
+    best = {name: r.best(earlier) for name, r in rules.items()}
+    windows_of: dict[str, dict[str, dict[int, float]]] = {}
+    for segment, model, window, value in zip(earlier["segment_id"], earlier["model"], earlier["window"],
+                                             earlier[metric]):
+        windows_of.setdefault(segment, {}).setdefault(model, {})[int(window)] = float(value)
+    families_only: dict[str, str] = {}
+    picks_of: dict[str, dict[str, str]] = {name: {} for name in rules}
     for segment, scores in past.groupby("segment_id"):
-        own = champion_of(dict(zip(scores["model"], scores["score"])), rank)
-        per_segment[segment] = own
+        own_scores = dict(zip(scores["model"], scores["score"]))
+        own = champion_of(own_scores, rank)
         fitted = scores[~scores["model"].isin(COMBINATIONS)]
         families_only[segment] = champion_of(dict(zip(fitted["model"], fitted["score"])), rank)
-        best = portfolio.get(classes[segment])
-        portfolio_picks[segment] = own if best is None or own == best or beats(
-            windows_of[segment], own, best, metric, margin) else best
+        for name, r in rules.items():
+            picks_of[name][segment] = r.pick(windows_of[segment], own_scores, own, best[name].get(classes[segment]))[0]
     picks = {name: final[final["model"] == name] for name in sorted(final["model"].unique(), key=rank.get)}
     every = final[~final["model"].isin(COMBINATIONS)].groupby("segment_id")["seconds"].sum()
-    strategies = (("per-segment, families", families_only), ("per-segment choice", per_segment),
-                  ("portfolio rule", portfolio_picks))
+    strategies = [("per-segment, families", families_only)] + [(RULE_ROWS[n], picks_of[n]) for n in rules]
     for name, chosen in strategies:
         wanted = pd.Series(chosen).rename("model").rename_axis("segment_id").reset_index()
         picks[name] = final.merge(wanted).assign(seconds=lambda f: f["segment_id"].map(every))
@@ -169,7 +177,7 @@ def held_out_strategies(per_window: pd.DataFrame, *, metric: str, rank: dict[str
          for name, f in picks.items()}
     ).T
     out.attrs["segments"] = len(complete)
-    out.attrs["portfolio"] = portfolio
+    out.attrs["portfolio"] = best["portfolio"]
     return out
 
 

@@ -13,7 +13,8 @@ from collections.abc import Mapping
 import pandas as pd
 
 from jobs.core import names
-from jobs.models.base import Forecaster, ModelFailure, model_spec
+from jobs.core.specs import family_of, model_spec, strategy
+from jobs.models.base import Forecaster, ModelFailure
 from jobs.models.global_lgbm import GlobalLGBM, GlobalPath, GlobalSettings
 from jobs.models.combination import SCUM, Combination, Ensemble, MeanCombination, MedianCombination, Pool
 from jobs.models.naive import SeasonalNaive, ZeroForecast
@@ -48,22 +49,6 @@ def build_model(spec: str, paths: Mapping[str, pd.DataFrame] | None = None) -> F
     model's forecasts of the segment by spec, for a global family or a combination holding one."""
     d = json.loads(spec)
     return MODELS[d["family"]](**d["args"]).given(paths or {})
-
-
-def family_of(spec: str | None) -> str | None:
-    """The family named in a spec (None for no spec)."""
-    return json.loads(spec)["family"] if spec else None
-
-
-def strategy(spec: str) -> str:
-    """The spec without what a backtest decides (a pool's members, an ensemble's weights): two models with the same
-    strategy are the same model to the promotion gate, as an AutoETS refit that picks another
-    form is."""
-    d = json.loads(spec)
-    learned = {names.POOL: "members", names.ENSEMBLE: "weights"}.get(d["family"])
-    if learned:
-        d["args"] = {k: v for k, v in d["args"].items() if k != learned}
-    return model_spec(d["family"], d["args"])
 
 
 def load_model(kind: str, payload: str) -> Forecaster:

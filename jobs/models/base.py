@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-import json
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import pandas as pd
 
+from jobs.core.combine import VALUES
 from jobs.core.errors import ModelFailure
+from jobs.core.specs import model_spec
 
 __all__ = ["FORECAST_COLUMNS", "Forecaster", "ModelFailure", "model_spec"]
 
-FORECAST_COLUMNS = ["ds", "yhat", "yhat_lower", "yhat_upper"]
-
-
-def model_spec(family: str, args: dict[str, Any]) -> str:
-    """``{"family": ..., "args": {...}}`` as canonical JSON (sorted keys, lists not tuples)."""
-    return json.dumps({"family": family, "args": args}, sort_keys=True, default=list)
+FORECAST_COLUMNS = ["ds", *VALUES]
 
 
 class Forecaster(ABC):

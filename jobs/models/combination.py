@@ -3,14 +3,14 @@
 A combination fits each member on the same history and combines their forecasts period by
 period. Intervals are combined the same way, bound by bound (averaging quantiles,
 "Vincentization"; Lichtendahl, Grushka-Cockayne and Winkler, 2013), which keeps them at the
-members' nominal level when the members agree and widens nothing artificially. A member that
-fails is left out and recorded in ``failed``; the combination fails only when every member
-does. Backtests combine the members' stored window forecasts with :func:`combine`, so a
-combination costs no extra fits there.
+members' nominal level when the members agree and widens nothing artificially
+(:mod:`jobs.core.combine`). A member that fails is left out and recorded in ``failed``; the
+combination fails only when every member does. Backtests combine the members' stored window
+forecasts with the same arithmetic, so a combination costs no extra fits there.
 
 :class:`Pool` is forecast pooling (Kourentzes, Barrow and Petropoulos, 2019), between selection
 and combination: the mean of the candidates whose backtest score is within a margin of the
-segment's best (:func:`pool_members`). One clearly best candidate makes a pool of one (plain
+segment's best (:func:`~jobs.core.combine.pool_members`). One clearly best candidate makes a pool of one (plain
 selection); several close ones are averaged, which takes the noise out of a choice made on a few
 windows. Which candidates are in the pool is learnt from the backtest, like a model's
 parameters; the pool's settings are the candidates it may draw from and the margin.
@@ -19,46 +19,14 @@ parameters; the pool's settings are the candidates it may draw from and the marg
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-import numpy as np
 import pandas as pd
 
 from jobs.core import names
-from jobs.models.base import FORECAST_COLUMNS, Forecaster, ModelFailure
-
-VALUES = ["yhat", "yhat_lower", "yhat_upper"]
-
-
-def combine(forecasts: list[pd.DataFrame], method: str, weights: list[float] | None = None) -> pd.DataFrame:
-    """Period-by-period mean, median or weighted mean (``weights``, renormalised over the
-    forecasts given) of forecasts that share their ``ds`` column."""
-    if not forecasts:
-        raise ModelFailure("combination_failed", "no member forecast")
-    stacked = np.stack([f[VALUES].to_numpy(dtype=float) for f in forecasts])
-    if method == "weighted":
-        w = np.asarray(weights, dtype=float)
-        if w.sum() <= 0:
-            raise ModelFailure("combination_failed", "no member with a positive weight")
-        reduced = np.tensordot(w / w.sum(), stacked, axes=1)
-    else:
-        reduced = {"mean": np.mean, "median": np.median}[method](stacked, axis=0)
-    out = pd.DataFrame(reduced, columns=VALUES)
-    out.insert(0, "ds", forecasts[0]["ds"].to_numpy())
-    return out[FORECAST_COLUMNS]
-
-
-def pool_members(scores: dict[str, float], margin: float) -> list[str]:
-    """The candidates whose score is at most the best finite score x (1 + ``margin``), in the
-    order given; none when no score is finite (nothing to judge on)."""
-    finite = {n: s for n, s in scores.items() if math.isfinite(s)}
-    if not finite:
-        return []
-    limit = min(finite.values()) * (1 + margin)
-    return [n for n, s in finite.items() if s <= limit + 1e-12 * abs(limit)]
-
+from jobs.core.combine import combine
+from jobs.models.base import Forecaster, ModelFailure
 
 class Combination(Forecaster):
     """Base of the combinations; subclasses fix ``method``. ``members`` are model specs."""
@@ -122,12 +90,12 @@ class Combination(Forecaster):
 
 class MeanCombination(Combination):
     name = names.COMBO_MEAN
-    method = "mean"
+    method = names.COMBINATION_METHODS[name]
 
 
 class MedianCombination(Combination):
     name = names.COMBO_MEDIAN
-    method = "median"
+    method = names.COMBINATION_METHODS[name]
 
 
 class SCUM(Combination):
@@ -135,7 +103,7 @@ class SCUM(Combination):
     Svetunkov, 2020: ETS, CES, ARIMA and dynamic optimised Theta)."""
 
     name = names.SCUM
-    method = "median"
+    method = names.COMBINATION_METHODS[name]
 
 
 class Pool(Combination):
@@ -143,7 +111,7 @@ class Pool(Combination):
     ``candidates`` with ``margin``). Unresolved (no members yet) it stands for the strategy."""
 
     name = names.POOL
-    method = "mean"
+    method = names.COMBINATION_METHODS[name]
 
     def __init__(self, members: list[str], candidates: list[str] | None = None, margin: float = 0.0) -> None:
         self.members = list(members)
@@ -168,7 +136,7 @@ class Ensemble(Combination):
     Unresolved (no weights yet) it stands for the strategy."""
 
     name = names.ENSEMBLE
-    method = "weighted"
+    method = names.COMBINATION_METHODS[name]
 
     def __init__(self, members: list[str], weights: list[float] | None = None) -> None:
         self.members = list(members)

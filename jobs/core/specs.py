@@ -1,0 +1,30 @@
+"""Model specs: a model family and its settings as canonical JSON, what the promotion gate
+compares and train refits (plain JSON, no model is built here)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jobs.core import names
+
+
+def model_spec(family: str, args: dict[str, Any]) -> str:
+    """``{"family": ..., "args": {...}}`` as canonical JSON (sorted keys, lists not tuples)."""
+    return json.dumps({"family": family, "args": args}, sort_keys=True, default=list)
+
+
+def family_of(spec: str | None) -> str | None:
+    """The family named in a spec (None for no spec)."""
+    return json.loads(spec)["family"] if spec else None
+
+
+def strategy(spec: str) -> str:
+    """The spec without what a backtest decides (a pool's members, an ensemble's weights): two
+    models with the same strategy are the same model to the promotion gate, as an AutoETS refit
+    that picks another form is."""
+    d = json.loads(spec)
+    learned = {names.POOL: "members", names.ENSEMBLE: "weights"}.get(d["family"])
+    if learned:
+        d["args"] = {k: v for k, v in d["args"].items() if k != learned}
+    return model_spec(d["family"], d["args"])
