@@ -1,15 +1,17 @@
-"""What one Prophet fit and predict costs, and what writing its Stan data with ujson saves.
+"""What a Prophet fit costs with Stan and with prophet-batch, side by side, and how close they are.
 
-cmdstanpy runs Stan as a separate program and hands it the data as a JSON file; stanio writes
-that file with ujson when it is installed, else with the standard library's encoder. Prophet's
-design matrix (every holiday and seasonality column for every period) makes that file large, so
-the writer is a visible share of a fit. This script fits lakecast's ProphetForecaster, with the
-config's Prophet settings, holidays and horizon, on real segments of the configured source (the
-best sellers spread over the sales ranking), once with each writer, alternating within one process
-so that both see the same machine, and prints the median seconds per fit and predict and their
-ratio. Plain pandas: no Spark, no lake.
+Fits lakecast's ProphetForecaster, with the config's Prophet settings, holidays and horizon, on
+real segments of the configured source (the best sellers spread over the sales ranking), each cut
+at ``--windows`` backtest cutoffs a horizon apart, as evaluate's fit stage does: once one fit after
+the other with Stan (``model.prophet.fitter: stan``), once all in one ``fit_many`` call
+(``fitter: batch``), alternating the two within one process so that both see the same machine.
+Prints the median seconds per fit and per predict of each, their ratio, and how the two fits
+compare: Prophet's log posterior (what both maximise; the higher, the better the fit) and the gap
+between their forecasts in MASE's units (the series' in-sample seasonal-naive error). With
+``--writers``, also what writing Stan's data with ujson saves over the standard library (stanio
+uses ujson when it is installed). Plain pandas: no Spark, no lake.
 
-    .venv/bin/python benchmarks/prophet_fit.py [--config PATH] [--segments 6] [--repeats 5]
+    .venv/bin/python benchmarks/prophet_fit.py [--config PATH] [--segments 12] [--windows 4] [--repeats 3] [--writers]
 """
 
 from __future__ import annotations
@@ -21,13 +23,16 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from jobs.common.config import load_config  # noqa: E402
-from jobs.models.prophet_model import ProphetForecaster  # noqa: E402
+from jobs.core.calendar import season_length  # noqa: E402
+from jobs.evaluation.metrics import seasonal_naive_scale  # noqa: E402
+from jobs.models.prophet_model import ProphetForecaster, log_posterior  # noqa: E402
 
 
 def daily_series(cfg, count: int) -> list[pd.DataFrame]:
@@ -42,49 +47,91 @@ def daily_series(cfg, count: int) -> list[pd.DataFrame]:
     for code in picks:
         y = raw.loc[raw[item] == code].groupby("ds")[qty].sum().clip(lower=0)
         days = pd.date_range(y.index.min(), raw["ds"].max())
-        out.append(y.reindex(days, fill_value=0).rename("y").rename_axis("ds").reset_index())
+        out.append(y.reindex(days, fill_value=0).rename("y").rename_axis("ds").reset_index().astype({"y": float}))
     return out
 
 
-def fit_and_predict(cfg, history: pd.DataFrame) -> float:
+def windows_of(series: list[pd.DataFrame], horizon: int, windows: int) -> list[tuple[pd.DataFrame, pd.DataFrame]]:
+    """(training history, test periods) of each series at each backtest cutoff."""
+    out = []
+    for s in series:
+        for k in range(windows, 0, -1):
+            end = len(s) - k * horizon
+            if end > 2 * horizon:
+                out.append((s.iloc[:end], s.iloc[end:end + horizon][["ds"]]))
+    return out
+
+
+def run(cfg, cases, fitter: str) -> tuple[float, float, list[ProphetForecaster]]:
+    """Seconds per fit and per predict, and the fitted models."""
+    settings = {**cfg.model.prophet, "interval_width": cfg.model.interval_width}
+    models = [ProphetForecaster(settings, cfg.dataset.holidays_country) for _ in cases]
     started = time.perf_counter()
-    model = ProphetForecaster({**cfg.model.prophet, "interval_width": cfg.model.interval_width},
-                              cfg.dataset.holidays_country)
-    future = pd.DataFrame({"ds": pd.date_range(history["ds"].max(), periods=cfg.dataset.horizon + 1)[1:]})
-    model.fit(history).predict(future)
-    return time.perf_counter() - started
+    if fitter == "batch":
+        fitted = ProphetForecaster.fit_many(models, [h for h, _ in cases])
+    else:
+        fitted = [m.fit(h) for m, (h, _) in zip(models, cases)]
+    fit_s = (time.perf_counter() - started) / len(cases)
+    started = time.perf_counter()
+    for m, (_, future) in zip(fitted, cases):
+        m.predict(future)
+    return fit_s, (time.perf_counter() - started) / len(cases), fitted
+
+
+def writers(cfg, cases, repeats: int) -> None:
+    import stanio.json as writer
+    import ujson
+
+    seconds: dict[str, list[float]] = {"ujson": [], "json": []}
+    for _ in range(repeats):
+        for name, module in (("ujson", ujson), ("json", json)):
+            writer.UJSON_AVAILABLE, writer.json = name == "ujson", module
+            seconds[name].append(run(cfg, cases, "stan")[0])
+    writer.UJSON_AVAILABLE, writer.json = True, ujson
+    per = {name: statistics.median(v) for name, v in seconds.items()}
+    print(f"\nStan's data written with ujson {per['ujson']:.3f} s a fit, with json {per['json']:.3f} s: "
+          f"ujson saves {1 - per['ujson'] / per['json']:.0%}")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default=None)
-    parser.add_argument("--segments", type=int, default=6)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--segments", type=int, default=12)
+    parser.add_argument("--windows", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--writers", action="store_true", help="also compare Stan's data writers (ujson, json)")
     args = parser.parse_args(argv)
     cfg = load_config(args.config)
-    import stanio.json as writer
-
-    try:
-        import ujson
-    except ImportError:
-        print("ujson is not installed: run `make setup`")
-        return 1
-    encoders = {"ujson": ujson, "json": json}
-    series = daily_series(cfg, args.segments)
-    fit_and_predict(cfg, series[0])  # Prophet's and Stan's first-call costs out of the figures
-    seconds: dict[str, list[float]] = {name: [] for name in encoders}
+    cases = windows_of(daily_series(cfg, args.segments), cfg.dataset.horizon, args.windows)
+    run(cfg, cases[:2], "stan"), run(cfg, cases[:2], "batch")  # first-call costs out of the figures
+    timing: dict[str, list[tuple[float, float]]] = {"stan": [], "batch": []}
+    fitted = {}
     for _ in range(args.repeats):
-        for name, module in encoders.items():
-            writer.UJSON_AVAILABLE, writer.json = name == "ujson", module
-            seconds[name].append(sum(fit_and_predict(cfg, s) for s in series) / len(series))
-    writer.UJSON_AVAILABLE, writer.json = True, ujson
-    per = {name: statistics.median(v) for name, v in seconds.items()}
-    days = statistics.median(len(s) for s in series)
-    print(f"Prophet fit + predict, {len(series)} segments (median {days:.0f} days), {args.repeats} rounds, "
-          f"holidays {cfg.dataset.holidays_country}, horizon {cfg.dataset.horizon}:")
-    for name, value in per.items():
-        print(f"  Stan data written with {name:<5}: {value:.3f} s a segment")
-    print(f"  ujson saves {1 - per['ujson'] / per['json']:.0%} ({per['json'] / per['ujson']:.2f}x)")
+        for fitter in timing:
+            fit_s, predict_s, fitted[fitter] = run(cfg, cases, fitter)
+            timing[fitter].append((fit_s, predict_s))
+    days = statistics.median(len(h) for h, _ in cases)
+    print(f"Prophet on {len(cases)} backtest windows of {args.segments} bundled segments (median {days:.0f} days of "
+          f"history), holidays {cfg.dataset.holidays_country}, horizon {cfg.dataset.horizon}, {args.repeats} rounds:")
+    per = {f: tuple(statistics.median(t[i] for t in v) for i in (0, 1)) for f, v in timing.items()}
+    for fitter, (fit_s, predict_s) in per.items():
+        print(f"  {fitter:<6} fit {fit_s:.3f} s, predict {predict_s:.3f} s, together {fit_s + predict_s:.3f} s a window")
+    print(f"  batch fits {per['stan'][0] / per['batch'][0]:.1f}x as fast as Stan "
+          f"({sum(per['stan']) / sum(per['batch']):.1f}x with the predicts)")
+    m = season_length(cfg.dataset.frequency)
+    lp_gain, gaps = [], []
+    for s, b, (h, future) in zip(fitted["stan"], fitted["batch"], cases):
+        lp_gain.append(log_posterior(b, h) - log_posterior(s, h))
+        gap = (b.predict(future)["yhat"] - s.predict(future)["yhat"]).abs().mean()
+        gaps.append(gap / seasonal_naive_scale(h["y"].to_numpy(), m))
+    by = [b.fitted_by for b in fitted["batch"]]
+    print(f"  fitted by the batch solver {by.count('batch')} of {len(by)} ({len(by) - by.count('batch')} left to Stan)")
+    print(f"  log posterior, batch minus Stan: at least 0 in {sum(g >= -1e-6 for g in lp_gain)} of {len(lp_gain)}, "
+          f"median {np.median(lp_gain):+.3f}, min {min(lp_gain):+.3f}")
+    print(f"  forecast gap in MASE units: median {np.median(gaps):.3f}, 90th percentile "
+          f"{np.quantile(gaps, 0.9):.3f}, max {max(gaps):.3f}")
+    if args.writers:
+        writers(cfg, cases, args.repeats)
     return 0
 
 

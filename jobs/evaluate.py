@@ -45,7 +45,7 @@ from jobs.common.lake import current_models, ensure_table, history_as_of, replac
 from jobs.common.runlog import JobMetrics
 from jobs.common.runs import job_parser, run_job
 from jobs.common.scope import add_scope_arg, in_scope
-from jobs.core.names import COMBINATIONS, GLOBAL_FAMILIES, INTERMITTENT, METRICS, PRODUCTION, SMOOTH
+from jobs.core.names import COMBINATIONS, GLOBAL_FAMILIES, INTERMITTENT, METRICS, PRODUCTION, PROPHET, PROPHET_FITTERS, SMOOTH
 from jobs.core.specs import family_of
 from jobs.evaluation.candidates import WINDOW_COLUMNS, Candidates, FitSettings, JudgeSettings, fitted, gap_of
 from jobs.evaluation.ensemble import describe
@@ -88,8 +88,9 @@ def candidates_of(cfg: Config) -> Candidates:
 
 def fit_settings(cfg: Config, candidates: Candidates) -> FitSettings:
     dataset, e = cfg.dataset, cfg.evaluation
+    batched = (PROPHET,) if cfg.model.prophet.get("fitter", PROPHET_FITTERS[0]) == "batch" else ()
     return FitSettings(regressors=tuple(dataset.regressors), frequency=dataset.frequency, horizon=dataset.horizon,
-                       windows=e.windows, step=e.step, candidates=candidates)
+                       windows=e.windows, step=e.step, candidates=candidates, batched=batched)
 
 
 def judge_settings(cfg: Config, run_date: dt.date, run_id: str, force: bool = False) -> JudgeSettings:
@@ -128,24 +129,29 @@ def global_backtests(inputs: DataFrame, settings: FitSettings, cfg: Config) -> D
             .persist(StorageLevel.MEMORY_AND_DISK))
 
 
-def fit(inputs: DataFrame, settings: FitSettings, partitions: int, global_rows: DataFrame | None = None) -> pd.DataFrame:
+def fit(inputs: DataFrame, settings: FitSettings, tasks: int, global_rows: DataFrame | None = None) -> pd.DataFrame:
     """The fit stage over ``inputs`` (the segments' calendars with their demand class and
     production spec; ``global_rows``: the global candidates' forecasts of them), on the executors:
-    every segment's window forecasts (:func:`~jobs.evaluation.fitting.window_forecasts`), collected."""
+    every segment's window forecasts (:func:`~jobs.evaluation.fitting.window_forecasts`), collected.
+    The segments are hashed into ``tasks`` groups, one task each, so that a family that fits many
+    models at once gets a task's windows in one call."""
 
     def fit_group(pdf: pd.DataFrame) -> pd.DataFrame:
         return window_forecasts(pdf, settings)
 
     def fit_with_global(pdf: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
-        if pdf.empty:  # a segment of the global rows that is not among these inputs
+        if pdf.empty:  # segments of the global rows that are not among these inputs
             return pd.DataFrame(columns=WINDOW_COLUMNS)
         return window_forecasts(pdf, settings, global_rows=rows)
 
+    def bucket(frame: DataFrame) -> DataFrame:
+        return frame.withColumn("_task", F.pmod(F.xxhash64("segment_id"), F.lit(tasks)))
+
     if global_rows is None:
-        rows = inputs.repartition(partitions, "segment_id").groupBy("segment_id").applyInPandas(
+        rows = bucket(inputs).repartition(tasks, "_task").groupBy("_task").applyInPandas(
             fit_group, schema=WINDOW_SCHEMA)
     else:
-        rows = inputs.groupBy("segment_id").cogroup(global_rows.groupBy("segment_id")).applyInPandas(
+        rows = bucket(inputs).groupBy("_task").cogroup(bucket(global_rows).groupBy("_task")).applyInPandas(
             fit_with_global, schema=WINDOW_SCHEMA)
     return rows.toPandas()
 

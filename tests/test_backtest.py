@@ -3,6 +3,7 @@ stage's window forecasts, then the judge's derived candidates and scores."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import numpy as np
@@ -10,7 +11,8 @@ import pandas as pd
 import pytest
 
 from jobs.evaluation.candidates import Candidates, FitSettings, JudgeSettings, gap_of
-from jobs.evaluation.fitting import cutoffs, fit_windows, window_forecasts
+from jobs.core.specs import model_spec
+from jobs.evaluation.fitting import cutoffs, window_forecasts
 from jobs.evaluation.judge import judge
 from jobs.evaluation.metrics import seasonal_naive_scale, window_metrics
 from jobs.models import ProphetForecaster, SeasonalNaive
@@ -29,14 +31,15 @@ def judge_settings(horizon: int, step: int, metric: str = "mase", rule: str = "p
 
 
 def backtest(history, models, *, horizon, windows, step, combinations=(), metric="mase"):
-    """Fit ``models`` (name -> factory) on the windows, then judge them with ``combinations``:
-    every candidate's scored windows."""
-    rows = fit_windows(history, models, frequency="daily", horizon=horizon, windows=windows, step=step)
-    rows = rows.assign(segment_id="A")
-    candidates = Candidates(specs={n: n for n in models}, smooth=tuple(models), intermittent=(),
+    """Fit ``models`` (name -> factory) on the windows of one segment, then judge them with
+    ``combinations``: every candidate's scored windows."""
+    candidates = Candidates(specs={n: model_spec(n, {}) for n in models}, smooth=tuple(models), intermittent=(),
                             combinations=tuple(combinations), margin=0.1)
-    segments = pd.DataFrame({"segment_id": ["A"], "demand_class": ["smooth"], "production_spec": [None]})
-    return judge(rows, segments, candidates, judge_settings(horizon, step, metric)).scored
+    settings = FitSettings(regressors=(), frequency="daily", horizon=horizon, windows=windows, step=step,
+                           candidates=candidates)
+    pdf = history.assign(segment_id="A", eligible=True, demand_class="smooth", production_spec=None)
+    rows = window_forecasts(pdf, settings, make=lambda name, spec: models[name])
+    return judge(rows, pdf.iloc[:1], candidates, judge_settings(horizon, step, metric)).scored
 
 
 def test_cutoffs_end_the_last_window_at_the_last_period():
@@ -130,10 +133,44 @@ def test_a_segment_whose_windows_are_all_skipped_gives_rows_arrow_can_take():
                         "eligible": True, "demand_class": "smooth", "production_spec": None})
     rows = window_forecasts(pdf, settings)  # 20 days: too short for a window of two weekly seasons
     assert set(rows["status"]) == {"skipped"} and rows["ds"].isna().all()
+    nothing = window_forecasts(pdf.assign(eligible=False), settings)  # a task of ineligible segments only
+    assert nothing.empty
     judged = judge(rows, pdf.iloc[:1], settings.candidates, judge_settings(7, 7, rule="ensemble"))
     assert set(judged.scored["model"]) == {"seasonal_naive", "ensemble"}
     assert set(judged.scored["status"]) == {"skipped"}
-    for frame in (rows, judged.scored, judged.windows.forecasts()):
+    for frame in (rows, nothing, judged.scored, judged.windows.forecasts()):
         columns = [c for c in ("cutoff", "ds") if c in frame]
         table = pa.Table.from_pandas(frame[columns], schema=pa.schema([(c, pa.date32()) for c in columns]))
         assert table.num_rows == len(frame)
+
+
+def test_a_task_fits_a_batched_family_on_every_window_of_its_segments_in_one_call():
+    rng = np.random.default_rng(7)
+    frames = []
+    for segment in ("A", "B"):
+        t = np.arange(120)
+        y = 30 + 10 * np.sin(2 * np.pi * t / 7) + rng.normal(0, 2, len(t)) + (segment == "B") * 20
+        frames.append(calendar(y).assign(segment_id=segment, eligible=True, demand_class="smooth", production_spec=None))
+    pdf = pd.concat(frames, ignore_index=True)
+    prophet = ProphetForecaster({"yearly_seasonality": False, "uncertainty_samples": 50, "interval_width": 0.8}).spec()
+    candidates = Candidates(specs={"prophet": prophet}, smooth=("prophet",), intermittent=(), combinations=())
+    calls = []
+    original = ProphetForecaster.fit_many
+
+    def counted(models, histories):
+        calls.append(len(models))
+        return original(models, histories)
+
+    settings = FitSettings(regressors=(), frequency="daily", horizon=7, windows=3, step=7, candidates=candidates)
+    stan = window_forecasts(pdf, settings)
+    ProphetForecaster.fit_many = staticmethod(counted)
+    try:
+        batch = window_forecasts(pdf, dataclasses.replace(settings, batched=("prophet",)))
+    finally:
+        ProphetForecaster.fit_many = staticmethod(original)
+    assert calls == [6]  # two segments x three windows, one call
+    assert set(batch["status"]) == {"ok"} and batch["reason"].isna().all()
+    keys = ["segment_id", "window", "ds"]
+    both = stan.merge(batch, on=keys, suffixes=("_stan", "_batch"))
+    assert len(both) == len(stan) == len(batch) == 2 * 3 * 7
+    assert (both["yhat_batch"] - both["yhat_stan"]).abs().mean() < 0.05 * both["yhat_stan"].abs().mean()

@@ -226,3 +226,20 @@ def test_a_table_registered_elsewhere_or_missing_contract_columns_is_a_clear_err
     spark.sql(f"CREATE TABLE {ref.name} (segment_id STRING) USING delta LOCATION '{ref.path}'")
     with pytest.raises(TableProblem, match=r"lacks the columns \['item_id', 'ds'"):
         ensure_table(spark, cfg, "forecasts")
+
+
+def test_a_table_of_an_older_lakecast_gets_the_nullable_columns_of_the_newer_contract(spark, make_cfg):
+    from delta.tables import DeltaTable
+    from pyspark.sql.types import StructType
+
+    from jobs.common.contracts import contract_for
+    from jobs.common.lake import ensure_table
+
+    cfg = make_cfg()
+    ref, contract = cfg.table("drift"), contract_for(cfg, "drift")
+    older = StructType([f for f in contract.schema.fields if f.name not in ("note", "bias_p")])
+    assert len(older.fields) == len(contract.schema.fields) - 2
+    spark.sql(f"CREATE DATABASE IF NOT EXISTS {ref.database} LOCATION '{cfg.layer_path(ref.database)}'")
+    DeltaTable.createIfNotExists(spark).tableName(ref.name).location(ref.path).addColumns(older).execute()
+    ensure_table(spark, cfg, "drift")
+    assert [f.name for f in spark.table(ref.name).schema.fields] == [f.name for f in older.fields] + ["bias_p", "note"]

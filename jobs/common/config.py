@@ -189,6 +189,14 @@ class ModelConfig(Section):
     prophet: dict[str, Any] = {}
     global_lgbm: GlobalModelConfig = GlobalModelConfig()
 
+    @field_validator("prophet")
+    @classmethod
+    def _fitter(cls, value: dict[str, Any]) -> dict[str, Any]:
+        fitter = value.get("fitter", names.PROPHET_FITTERS[0])
+        if fitter not in names.PROPHET_FITTERS:
+            raise ValueError(f"fitter must be one of {list(names.PROPHET_FITTERS)}, not {fitter!r}")
+        return value
+
 
 class ScheduleConfig(Section):
     """Retraining cadence: daily, weekly (on a weekday) or monthly (on a day of the month)."""

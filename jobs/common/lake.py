@@ -87,7 +87,8 @@ def ensure_table(spark: SparkSession, cfg: Config, logical: str) -> TableRef:
 
     Raises:
         TableProblem: when the metastore has the table at another location than the config, or
-            the table lacks a column of its contract.
+            the table lacks a required column of its contract (a missing nullable one, which a
+            newer lakecast added, is added to the table).
     """
     ref = cfg.table(logical)
     contract = contract_for(cfg, logical)
@@ -109,14 +110,30 @@ def ensure_table(spark: SparkSession, cfg: Config, logical: str) -> TableRef:
             f"{ref.path}; drop the registration (DROP TABLE {ref.name}, the data stays) or "
             "point the config at the right lake"
         )
-    missing = [c for c in contract.columns if c not in columns]
-    if missing:
+    missing = [f for f in contract.schema.fields if f.name not in columns]
+    if missing and all(f.nullable for f in missing):
+        _add_columns(spark, ref, missing)
+    elif missing:
+        missing = [f.name for f in missing]
         raise TableProblem(
             f"table {ref.name} at {ref.path} lacks the columns {missing} of its contract "
             "(it was written by an older lakecast); add them with ALTER TABLE ... ADD COLUMNS "
             "or move the table away and rerun the job that writes it"
         )
     return ref
+
+
+def _add_columns(spark: SparkSession, ref: TableRef, fields: list[Any]) -> None:
+    """Add a table's missing nullable contract columns (a newer lakecast's): older rows read null
+    there. Two jobs adding them at the same moment: the second finds them added."""
+    added = ", ".join(f"`{f.name}` {f.dataType.simpleString()} COMMENT {sql_string(f.metadata.get('comment', ''))}"
+                      for f in fields)
+    try:
+        spark.sql(f"ALTER TABLE {ref.name} ADD COLUMNS ({added})")
+    except Exception as exc:
+        if "already exists" not in str(exc).lower() and "FIELD_ALREADY_EXISTS" not in str(exc):
+            raise
+    log.info("added the columns %s of its contract to %s", [f.name for f in fields], ref.name)
 
 
 def _location_and_columns(spark: SparkSession, name: str) -> tuple[str, list[str]]:

@@ -152,7 +152,8 @@ class Candidates:
 
 @dataclass(frozen=True)
 class FitSettings:
-    """What the fit stage needs: the calendar of the windows and what to fit."""
+    """What the fit stage needs: the calendar of the windows, what to fit, and which families fit
+    many models in one call (``batched``)."""
 
     regressors: tuple[str, ...]
     frequency: str
@@ -160,6 +161,7 @@ class FitSettings:
     windows: int
     step: int
     candidates: Candidates
+    batched: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
-"""The fit stage: every fitted candidate's forecasts of every backtest window of one segment
-(plain pandas, no Spark: the evaluate job maps it over the segments).
+"""The fit stage: every fitted candidate's forecasts of every backtest window of a set of segments
+(plain pandas, no Spark: the evaluate job maps it over groups of segments, one group a task).
 
 Window k of K ends ``(K - k) * step`` periods before the last period; its cutoff is ``horizon``
 periods before that end. Every fitted candidate is fitted only on the periods up to the cutoff and
@@ -12,19 +12,25 @@ The result is one long table, :data:`WINDOW_COLUMNS`: a row per candidate, windo
 period for a forecast, one row (no ``ds``) for a failed or skipped window. What is derived from
 these forecasts (combinations, the pool, the ensemble), their scores and the choice are the judge
 stage's (:mod:`jobs.evaluation.judge`): nothing here combines or scores.
+
+A task lays out every window of its segments first and then fits each spec on all of them, so a
+family that fits many models at once (Prophet with prophet-batch, ``model.prophet.fitter: batch``)
+gets one call for the task's windows.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from jobs.core.calendar import season_length
+from jobs.core.combine import VALUES
 from jobs.core.errors import ConfigError
 from jobs.core.names import PRODUCTION
 from jobs.evaluation.candidates import WINDOW_COLUMNS, FitSettings
@@ -37,6 +43,7 @@ from jobs.models import (
     SeasonalNaive,
     StatsForecaster,
     build_model,
+    family_of,
 )
 from jobs.models.base import Forecaster, ModelFailure
 
@@ -83,31 +90,44 @@ def cutoffs(n_periods: int, *, horizon: int, windows: int, step: int) -> list[in
 def window_forecasts(pdf: pd.DataFrame, settings: FitSettings,
                      make: Callable[[str, str], Callable[[], Forecaster]] | None = None,
                      global_rows: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One segment's fit stage: columns :data:`WINDOW_COLUMNS`; none for an ineligible segment.
+    """The fit stage of one or many segments: columns :data:`WINDOW_COLUMNS`; none for an
+    ineligible segment.
 
-    ``pdf``: the segment's calendar (``segment_id``, ``ds``, ``y``, ``is_closed``, ``eligible``, the
-    regressors) with its ``demand_class`` and ``production_spec``. The production model is fitted
-    too (as :data:`PRODUCTION`) when no configured candidate, nor a combination of them, stands
-    for it. ``make``: candidate name and spec -> a factory of a fresh model (default: the spec's
-    family). ``global_rows``: the global candidates' forecasts of the segment from its windows'
-    cutoffs (:func:`~jobs.evaluation.global_forecasts.group_forecasts`).
+    ``pdf``: the segments' calendars (``segment_id``, ``ds``, ``y``, ``is_closed``, ``eligible``,
+    the regressors) with their ``demand_class`` and ``production_spec``. A segment's production
+    model is fitted too (as :data:`PRODUCTION`) when no configured candidate, nor a combination of
+    them, stands for it. ``make``: candidate name and spec -> a factory of a fresh model (default:
+    the spec's family). ``global_rows``: the global candidates' forecasts of the segments from
+    their windows' cutoffs (:func:`~jobs.evaluation.global_forecasts.group_forecasts`). Every
+    window of every segment is laid out first, then each spec is fitted on all of them: the
+    families of ``settings.batched`` in one call (:func:`fit_all`).
     """
-    if not bool(pdf["eligible"].iloc[0]):
-        return pd.DataFrame(columns=WINDOW_COLUMNS)
-    demand_class = pdf["demand_class"].iloc[0]
-    candidates = settings.candidates
-    specs = {n: candidates.specs[n] for n in candidates.fitted(demand_class)}
-    production = candidates.production(production_spec(pdf), demand_class)
-    if production is not None and production.fitted:
-        specs[PRODUCTION] = production.spec
-    paths = ({specs[n]: rows for n, rows in global_rows.groupby("model") if n in specs}
-             if global_rows is not None and len(global_rows) else {})
-    factory = make or partial(_factory, paths=paths)
-    out = fit_windows(pdf[["ds", "y", "is_closed", *settings.regressors]],
-                      {name: factory(name, spec) for name, spec in specs.items()},
-                      frequency=settings.frequency, horizon=settings.horizon, windows=settings.windows,
-                      step=settings.step, regressors=settings.regressors)
-    return out.assign(segment_id=pdf["segment_id"].iloc[0])[WINDOW_COLUMNS]
+    rows, fits = [], []
+    paths_of = dict(tuple(global_rows.groupby("segment_id"))) if global_rows is not None and len(global_rows) else {}
+    for segment, own in pdf.groupby("segment_id", sort=True):
+        if not bool(own["eligible"].iloc[0]):
+            continue
+        demand_class = own["demand_class"].iloc[0]
+        candidates = settings.candidates
+        specs = {n: candidates.specs[n] for n in candidates.fitted(demand_class)}
+        production = candidates.production(production_spec(own), demand_class)
+        if production is not None and production.fitted:
+            specs[PRODUCTION] = production.spec
+        mine = paths_of.get(segment)
+        paths = {specs[n]: r for n, r in mine.groupby("model") if n in specs} if mine is not None else {}
+        factory = make or partial(_factory, paths=paths)
+        windows, skipped = layout(own[["ds", "y", "is_closed", *settings.regressors]], frequency=settings.frequency,
+                                  horizon=settings.horizon, windows=settings.windows, step=settings.step)
+        rows.extend(pd.DataFrame([{**facts, "segment_id": segment, "model": name, "status": "skipped",
+                                   "reason": reason} for name in specs]) for facts, reason in skipped)
+        fits.extend(Fit(segment, name, spec, factory(name, spec), w) for name, spec in specs.items() for w in windows)
+    by_spec: dict[str, list[Fit]] = {}
+    for f in fits:
+        by_spec.setdefault(f.spec, []).append(f)
+    for spec, group in by_spec.items():
+        rows.extend(fit_all(group, settings.regressors, batched=family_of(spec) in settings.batched))
+    out = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=WINDOW_COLUMNS)
+    return as_dates(out.reindex(columns=WINDOW_COLUMNS))
 
 
 def production_spec(pdf: pd.DataFrame) -> str | None:
@@ -120,22 +140,39 @@ def _factory(name: str, spec: str, paths: Mapping[str, pd.DataFrame]) -> Callabl
     return partial(build_model, spec, paths)
 
 
-def fit_windows(history: pd.DataFrame, candidates: dict[str, Callable[[], Forecaster]], *, frequency: str,
-                horizon: int, windows: int, step: int, regressors: tuple[str, ...] = ()) -> pd.DataFrame:
-    """Every candidate's window forecasts of one segment (columns :data:`WINDOW_COLUMNS` but
-    ``segment_id``).
+@dataclass
+class Window:
+    """One backtest window of a segment: its facts, its training periods and its open test periods."""
 
-    Args:
-        history: the segment's complete calendar: ``ds``, ``y`` (NaN when closed), ``is_closed``
-            and the ``regressors``. Test periods get no regressor values, as in scoring (the
-            models carry the last observed values forward).
-        candidates: model name -> a factory of a fresh, unfitted model.
-    """
+    facts: dict[str, Any]
+    train: pd.DataFrame
+    test: pd.DataFrame
+
+
+@dataclass
+class Fit:
+    """One candidate to fit on one window of one segment."""
+
+    segment: str
+    name: str
+    spec: str
+    make: Callable[[], Forecaster]
+    window: Window
+
+
+def layout(history: pd.DataFrame, *, frequency: str, horizon: int, windows: int,
+           step: int) -> tuple[list[Window], list[tuple[dict[str, Any], str]]]:
+    """A segment's backtest windows: those to fit, and the skipped ones (facts, reason).
+
+    ``history``: the segment's complete calendar: ``ds``, ``y`` (NaN when closed), ``is_closed``
+    and any regressors. A window needs two seasons of training periods and an open test period.
+    Test periods get no regressor values, as in scoring (the models carry the last observed
+    values forward)."""
     h = history.sort_values("ds").reset_index(drop=True)
     h["ds"] = pd.to_datetime(h["ds"])
     h["y"] = h["y"].where(~h["is_closed"].astype(bool)).astype(float)
     m = season_length(frequency)
-    parts = []
+    fit, skipped = [], []
     for window, cut in enumerate(cutoffs(len(h), horizon=horizon, windows=windows, step=step), 1):
         train = h.iloc[: cut + 1] if cut >= 0 else h.iloc[:0]
         test = h.iloc[cut + 1 : cut + 1 + horizon] if cut >= 0 else h.iloc[:0]
@@ -144,26 +181,54 @@ def fit_windows(history: pd.DataFrame, candidates: dict[str, Callable[[], Foreca
         facts = {"window": window, "cutoff": train["ds"].max() if len(train) else pd.NaT,
                  "n_train": n_train, "n_test": len(open_test), "actual_total": float(open_test["y"].abs().sum())}
         if n_train < 2 * m or open_test.empty:
-            reason = f"window {window}: {n_train} training periods, {len(open_test)} open test periods"
-            parts.append(pd.DataFrame([{**facts, "scale": np.nan, "model": name, "status": "skipped", "reason": reason}
-                                       for name in candidates]))
+            skipped.append(({**facts, "scale": np.nan},
+                            f"window {window}: {n_train} training periods, {len(open_test)} open test periods"))
             continue
         facts["scale"] = seasonal_naive_scale(train["y"].to_numpy(), m)
-        for name, make in candidates.items():
+        fit.append(Window(facts, train.drop(columns="is_closed"), open_test))
+    return fit, skipped
+
+
+def fit_all(fits: list[Fit], regressors: tuple[str, ...] = (), batched: bool = False) -> list[pd.DataFrame]:
+    """The window forecasts of ``fits`` (one spec's): each fitted on its window's training
+    periods and forecasting its open test periods, or failed with the reason. ``batched``: the
+    family fits them all in one call (``fit_many``); each fit's seconds are its share of that
+    call, plus its own predict."""
+    columns = ["ds", "y", *regressors]
+    models = [f.make() for f in fits]
+    family = type(models[0]) if models else None
+    if batched and family is not None and hasattr(family, "fit_many"):
+        started = time.perf_counter()
+        results = family.fit_many(models, [f.window.train[columns] for f in fits])
+        shares = [(time.perf_counter() - started) / len(fits)] * len(fits)
+    else:
+        results, shares = [], []
+        for f, model in zip(fits, models):
             started = time.perf_counter()
             try:
-                forecast = make().fit(train[["ds", "y", *regressors]]).predict(open_test[["ds"]])
+                results.append(model.fit(f.window.train[columns]))
             except ModelFailure as exc:
-                parts.append(pd.DataFrame([{**facts, "model": name, "status": "failed", "reason": str(exc),
-                                            "seconds": time.perf_counter() - started}]))
-                continue
-            seconds = time.perf_counter() - started
-            parts.append(pd.DataFrame({
-                **facts, "model": name, "status": "ok", "reason": None, "seconds": seconds,
-                "ds": open_test["ds"].to_numpy(), "actual": open_test["y"].to_numpy(),
-                **{c: forecast[c].to_numpy(dtype=float) for c in ("yhat", "yhat_lower", "yhat_upper")}}))
-    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=WINDOW_COLUMNS)
-    return as_dates(out.reindex(columns=[c for c in WINDOW_COLUMNS if c != "segment_id"]))
+                results.append(exc)
+            shares.append(time.perf_counter() - started)
+    out = []
+    for f, result, share in zip(fits, results, shares):
+        facts = {**f.window.facts, "segment_id": f.segment, "model": f.name}
+        started = time.perf_counter()
+        try:
+            if isinstance(result, ModelFailure):
+                raise result
+            forecast = result.predict(f.window.test[["ds"]])
+        except ModelFailure as exc:
+            out.append(pd.DataFrame([{**facts, "status": "failed", "reason": str(exc),
+                                      "seconds": share + time.perf_counter() - started}]))
+            continue
+        how = getattr(result, "fitted_by", None)
+        test = f.window.test
+        out.append(pd.DataFrame({
+            **facts, "status": "ok", "reason": how if how not in (None, "batch", "stan") else None,
+            "seconds": share + time.perf_counter() - started, "ds": test["ds"].to_numpy(),
+            "actual": test["y"].to_numpy(), **{c: forecast[c].to_numpy(dtype=float) for c in VALUES}}))
+    return out
 
 
 def as_dates(frame: pd.DataFrame) -> pd.DataFrame:
@@ -171,5 +236,6 @@ def as_dates(frame: pd.DataFrame) -> pd.DataFrame:
     (a segment whose windows were all skipped) must not reach Arrow as floats."""
     for column in ("cutoff", "ds"):
         if column in frame:
-            frame[column] = [v.date() if pd.notna(v) else None for v in pd.to_datetime(frame[column])]
+            frame[column] = pd.Series([v.date() if pd.notna(v) else None for v in pd.to_datetime(frame[column])],
+                                      index=frame.index, dtype=object)
     return frame

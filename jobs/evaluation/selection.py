@@ -292,7 +292,8 @@ def selection_rows(scored: pd.DataFrame, segments: pd.DataFrame, candidates: Can
             "segment_id": s["segment_id"],
             "demand_class": demand_class,
             "metric": settings.metric,
-            "scores": {n: v for n, v in c.scores.items() if math.isfinite(v)},
+            "scores": {n: c.scores[n] for n in sorted(c.scores, key=lambda n: (settings.rank.get(n, 99), n))
+                       if math.isfinite(c.scores[n])},
             "n_windows": c.n_windows,
             "champion": c.champion,
             "portfolio_model": portfolio if rule.name != "per_segment" else None,

@@ -16,6 +16,7 @@ from jobs.models.base import FORECAST_COLUMNS, Forecaster, ModelFailure
 
 SEED = 20111209
 
+
 # Settings passed straight to Prophet(...) when present in config model.prophet.
 PROPHET_ARGS = (
     "growth",
@@ -54,7 +55,24 @@ def _clean_cmdstan_tmp() -> None:
         shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink(missing_ok=True)
 
 
+class _StanFallbacks(logging.Handler):
+    """Collects, from prophet-batch's log, the series it left to Stan and why."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.reasons: dict[int, str] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if str(record.msg).startswith("Series %r falls back to Prophet.fit"):
+            series, reason = record.args
+            self.reasons[int(series)] = f"stan: {reason}"
+
+
 class ProphetForecaster(Forecaster):
+    """Prophet, the card's model. :meth:`fit` fits one model with Stan; :meth:`fit_many` fits
+    many at once with prophet-batch (``model.prophet.fitter``, see
+    :data:`jobs.core.names.PROPHET_FITTERS`)."""
+
     name = PROPHET
 
     def __init__(
@@ -68,36 +86,93 @@ class ProphetForecaster(Forecaster):
         self.regressors = tuple(regressors)
         self.last_regressors: dict[str, float] = {}
         self.model = None
+        self.fitted_by = "stan"  # or "batch" (fit_many), or why fit_many left it to Stan
 
     def init_args(self) -> dict[str, Any]:
         return {"settings": self.settings, "holidays_country": self.holidays_country,
                 "regressors": list(self.regressors)}
 
     def fit(self, history: pd.DataFrame) -> ProphetForecaster:
+        """Fit with Stan (L-BFGS on Prophet's posterior), as stock Prophet does."""
         quiet_stan()
-        from prophet import Prophet
-
-        train = history[["ds", "y", *self.regressors]].copy()
-        train["ds"] = pd.to_datetime(train["ds"])
-        if train["y"].notna().sum() < 2:
-            raise ModelFailure("too_short", "fewer than two observed periods")
-        if self.regressors and train.loc[train["y"].notna(), list(self.regressors)].isna().any().any():
-            raise ModelFailure("regressor_missing", "a regressor has gaps in the history")
-        model = Prophet(**self.settings)
-        if self.holidays_country:
-            model.add_country_holidays(country_name=self.holidays_country)
-        for r in self.regressors:
-            model.add_regressor(r)
+        train = self._train(history)
+        model = self._prophet()
         try:
             model.fit(train)
         except Exception as exc:  # Stan optimisation or data errors: the caller falls back
             raise ModelFailure("prophet_failed", f"{type(exc).__name__}: {exc}"[:300]) from exc
         finally:
             _clean_cmdstan_tmp()
+        return self._fitted(model, train)
+
+    def _train(self, history: pd.DataFrame) -> pd.DataFrame:
+        """The history as Prophet takes it, or :class:`ModelFailure` when it cannot be fitted."""
+        train = history[["ds", "y", *self.regressors]].copy()
+        train["ds"] = pd.to_datetime(train["ds"])
+        if train["y"].notna().sum() < 2:
+            raise ModelFailure("too_short", "fewer than two observed periods")
+        if self.regressors and train.loc[train["y"].notna(), list(self.regressors)].isna().any().any():
+            raise ModelFailure("regressor_missing", "a regressor has gaps in the history")
+        return train
+
+    def _prophet(self) -> Any:
+        """A new, unfitted Prophet with these settings, holidays and regressors."""
+        from prophet import Prophet
+
+        model = Prophet(**self.settings)
+        if self.holidays_country:
+            model.add_country_holidays(country_name=self.holidays_country)
+        for r in self.regressors:
+            model.add_regressor(r)
+        return model
+
+    def _fitted(self, model: Any, train: pd.DataFrame) -> ProphetForecaster:
         self.model = model
         observed = train.dropna(subset=["y"])
         self.last_regressors = {r: float(observed[r].iloc[-1]) for r in self.regressors}
         return self
+
+    @staticmethod
+    def fit_many(models: list[ProphetForecaster], histories: list[pd.DataFrame]) -> list[ProphetForecaster | ModelFailure]:
+        """Fit many models at once with prophet-batch's exact batched MAP solvers (the same
+        posterior as Stan's, solved exactly for linear and flat growth; its log posterior is at
+        least Stan's), each model on its own history. What the batch cannot fit (logistic growth,
+        MCMC) is fitted by Stan, and the model says why (``fitted_by``); a history that cannot be
+        fitted at all gives the :class:`ModelFailure` :meth:`fit` would raise, in its place."""
+        quiet_stan()
+        from prophet_batch import fit_many
+
+        out: list[ProphetForecaster | ModelFailure] = list(models)
+        trains: dict[int, pd.DataFrame] = {}
+        for i, (model, history) in enumerate(zip(models, histories)):
+            try:
+                trains[i] = model._train(history)
+            except ModelFailure as exc:
+                out[i] = exc
+        if not trains:
+            return out
+        frame = pd.concat([t.assign(unique_id=i) for i, t in trains.items()], ignore_index=True)
+        log, stan = logging.getLogger("prophet_batch"), _StanFallbacks()
+        before = log.level, log.propagate
+        log.setLevel(logging.DEBUG)  # its per-series debug lines come here only, not to the job's log
+        log.propagate = False
+        log.addHandler(stan)
+        try:
+            fitted = fit_many(frame, make_model=lambda i: models[i]._prophet(), n_jobs=1, on_error="skip")
+        finally:
+            log.removeHandler(stan)
+            log.setLevel(before[0])
+            log.propagate = before[1]
+            _clean_cmdstan_tmp()
+        for i, train in trains.items():
+            if i in fitted:
+                models[i]._fitted(fitted[i], train).fitted_by = stan.reasons.get(i, "batch")
+                continue
+            try:  # prophet-batch left it out: Stan, for the error it gives
+                models[i].fit(histories[i]).fitted_by = "stan: prophet-batch could not fit it"
+            except ModelFailure as exc:
+                out[i] = exc
+        return out
 
     def predict(self, future: pd.DataFrame) -> pd.DataFrame:
         frame = future.copy()
@@ -140,3 +215,27 @@ class ProphetForecaster(Forecaster):
         out.last_regressors = d.get("last_regressors", {})
         out.model = model_from_json(d["model"])
         return out
+
+
+def log_posterior(model: ProphetForecaster, history: pd.DataFrame) -> float:
+    """Prophet's log posterior at a fitted model's MAP parameters on its history, with the
+    constants Stan's ``lp__`` drops (linear or flat growth): what a fitter maximises, so two
+    fitters of the same model and history can be compared (the higher, the better the fit)."""
+    inputs = model._prophet().preprocess(model._train(history))
+    p = {k: np.asarray(v, dtype=float).reshape(-1) for k, v in model.model.params.items()}
+    k, m, sigma = p["k"][0], p["m"][0], p["sigma_obs"][0]
+    delta, beta = p["delta"], p["beta"]
+    y, t = np.asarray(inputs.y, dtype=float), np.asarray(inputs.t, dtype=float)
+    t_change = np.atleast_1d(np.asarray(inputs.t_change, dtype=float))
+    X = np.asarray(inputs.X, dtype=float)
+    if model.model.growth == "flat":
+        trend = np.full(len(t), m)
+    else:
+        A = (t[:, None] >= t_change[None, :]).astype(float) if len(t_change) else np.zeros((len(t), 0))
+        delta = delta[: A.shape[1]]
+        trend = (k + A @ delta) * t + (m + A @ (-t_change * delta))
+    mu = trend * (1 + X @ (np.asarray(inputs.s_m) * beta)) + X @ (np.asarray(inputs.s_a) * beta)
+    sigmas = np.asarray(inputs.sigmas, dtype=float)
+    return float(-0.5 * (k / 5) ** 2 - 0.5 * (m / 5) ** 2 - np.abs(delta).sum() / float(inputs.tau)
+                 - 0.5 * (sigma / 0.5) ** 2 - 0.5 * ((beta / sigmas) ** 2).sum()
+                 - len(y) * np.log(sigma) - 0.5 * ((y - mu) ** 2).sum() / sigma ** 2)
