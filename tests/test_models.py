@@ -138,6 +138,13 @@ def test_prophet_fitted_in_batches_reaches_stans_posterior_and_forecasts_alike(s
         gaps.append((yb["yhat"] - ys["yhat"]).abs().mean() / seasonal_naive_scale(h["y"].to_numpy(), 7))
     # measured on these segments: 0.004-0.17 (where Stan stops farthest from the optimum), median 0.01
     assert max(gaps) < 0.25 and np.median(gaps) < 0.05
+    # forecast in one call: predict's point forecast; the bounds drawn per model, reproducibly
+    keys = [f"window {i}" for i in range(len(batch))]
+    many = ProphetForecaster.predict_many(batch, tests, keys)
+    reversed_ = ProphetForecaster.predict_many(batch[::-1], tests[::-1], keys[::-1])[::-1]
+    for model, one, again, future in zip(batch, many, reversed_, tests):
+        assert one["yhat"].to_numpy() == pytest.approx(model.predict(future)["yhat"].to_numpy(), rel=1e-9)
+        pd.testing.assert_frame_equal(one, again)
     # what the batch cannot fit is fitted by Stan, with the reason; what Stan cannot fit fails in place
     logistic = ProphetForecaster({**settings, "growth": "logistic"}, "GB")
     failed, ok, short = ProphetForecaster.fit_many(

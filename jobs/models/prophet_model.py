@@ -55,6 +55,18 @@ def _clean_cmdstan_tmp() -> None:
         shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink(missing_ok=True)
 
 
+def _checked(out: pd.DataFrame) -> pd.DataFrame:
+    """Prophet's forecast as :meth:`Forecaster.predict` returns it (no interval when
+    uncertainty_samples is 0: the bounds are the point forecast), or a failure when not finite."""
+    out = out.copy()
+    if "yhat_lower" not in out:
+        out["yhat_lower"] = out["yhat_upper"] = out["yhat"]
+    out = out[FORECAST_COLUMNS]
+    if not np.isfinite(out[["yhat", "yhat_lower", "yhat_upper"]].to_numpy()).all():
+        raise ModelFailure("prophet_failed", "non-finite forecast")
+    return out.reset_index(drop=True)
+
+
 class _StanFallbacks(logging.Handler):
     """Collects, from prophet-batch's log, the series it left to Stan and why."""
 
@@ -175,23 +187,39 @@ class ProphetForecaster(Forecaster):
         return out
 
     def predict(self, future: pd.DataFrame) -> pd.DataFrame:
-        frame = future.copy()
-        frame["ds"] = pd.to_datetime(frame["ds"])
-        # Future regressor values not supplied: carry the last observed value forward.
-        for r in self.regressors:
-            value = frame[r] if r in frame else pd.Series(np.nan, index=frame.index)
-            frame[r] = value.fillna(self.last_regressors[r])
-        frame = frame[["ds", *self.regressors]]
         # Prophet samples its intervals from numpy's global generator: seed it so that a rerun
         # gives the same bounds.
         np.random.seed(SEED)
-        out = self.model.predict(frame)
-        if "yhat_lower" not in out:  # uncertainty_samples=0: no interval
-            out["yhat_lower"] = out["yhat_upper"] = out["yhat"]
-        out = out[FORECAST_COLUMNS]
-        if not np.isfinite(out[["yhat", "yhat_lower", "yhat_upper"]].to_numpy()).all():
-            raise ModelFailure("prophet_failed", "non-finite forecast")
-        return out.reset_index(drop=True)
+        return _checked(self.model.predict(self._future(future)))
+
+    def _future(self, future: pd.DataFrame) -> pd.DataFrame:
+        """The periods to forecast as Prophet takes them: future regressor values not supplied
+        are the last observed value carried forward."""
+        frame = future.copy()
+        frame["ds"] = pd.to_datetime(frame["ds"])
+        for r in self.regressors:
+            value = frame[r] if r in frame else pd.Series(np.nan, index=frame.index)
+            frame[r] = value.fillna(self.last_regressors[r])
+        return frame[["ds", *self.regressors]].reset_index(drop=True)
+
+    @staticmethod
+    def predict_many(models: list[ProphetForecaster], futures: list[pd.DataFrame],
+                     keys: list[str]) -> list[pd.DataFrame | ModelFailure]:
+        """Forecast many fitted models at once with prophet-batch (Prophet's features built once
+        per model): the same ``yhat`` as :meth:`predict`; each model's interval draws come from
+        its own generator, seeded by :data:`SEED` and its ``key``, so a rerun gives the same
+        bounds whatever else is forecast beside it."""
+        from prophet_batch import predict_many
+
+        out = predict_many({k: m.model for k, m in zip(keys, models)},
+                           futures={k: m._future(f) for k, m, f in zip(keys, models, futures)}, seed=SEED, n_jobs=1)
+        result: list[pd.DataFrame | ModelFailure] = []
+        for k in keys:
+            try:
+                result.append(_checked(out[k]))
+            except ModelFailure as exc:
+                result.append(exc)
+        return result
 
     def to_json(self) -> str:
         from prophet.serialize import model_to_json
