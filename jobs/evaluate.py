@@ -31,17 +31,21 @@ import logging
 import math
 import sys
 import time
+from typing import Any
 
 import pandas as pd
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import DateType, DoubleType, IntegerType, StringType, StructField, StructType
+from pyspark.sql import Window
+from pyspark.sql.types import BooleanType, DateType, DoubleType, IntegerType, StringType, StructField, StructType
 
 from jobs.common.config import Config
 from jobs.common.contracts import contract_for
 from jobs.common.globals import global_columns, global_group, global_schema
+from jobs.common.progress import plan
 from jobs.common.lake import current_models, ensure_table, history_as_of, replace_run_date
+from jobs.core.calendar import periods_back
 from jobs.common.runlog import JobMetrics
 from jobs.common.runs import job_parser, run_job
 from jobs.common.scope import add_scope_arg, in_scope
@@ -49,7 +53,7 @@ from jobs.core.names import COMBINATIONS, GLOBAL_FAMILIES, INTERMITTENT, METRICS
 from jobs.core.specs import family_of
 from jobs.evaluation.candidates import WINDOW_COLUMNS, Candidates, FitSettings, JudgeSettings, fitted, gap_of
 from jobs.evaluation.ensemble import describe
-from jobs.evaluation.fitting import candidate_specs, window_forecasts
+from jobs.evaluation.fitting import GIVEN_COLUMNS, candidate_specs, window_forecasts
 from jobs.evaluation.global_forecasts import GLOBAL_COLUMNS, group_forecasts, window_origins
 from jobs.evaluation.judge import Judged, judge
 from jobs.evaluation.race import ClassRace, RaceSettings, kept_rows, race, raced, sample_shares
@@ -61,11 +65,13 @@ log = logging.getLogger(__name__)
 # Backtest columns the scorecard reads.
 SCORED_COLUMNS = ["segment_id", "model", "window", "status", *METRICS, "n_test", "actual_total", "seconds"]
 # The fit stage's rows as Spark carries them.
-WINDOW_SCHEMA = StructType([
-    StructField(name, {"segment_id": StringType(), "model": StringType(), "status": StringType(),
-                       "reason": StringType(), "window": IntegerType(), "n_train": IntegerType(),
-                       "n_test": IntegerType(), "cutoff": DateType(), "ds": DateType()}.get(name, DoubleType()))
-    for name in WINDOW_COLUMNS])
+TYPES = {"kind": StringType(), "segment_id": StringType(), "model": StringType(), "status": StringType(),
+         "reason": StringType(), "spec_hash": StringType(), "history_hash": StringType(), "reused": BooleanType(),
+         "window": IntegerType(), "n_train": IntegerType(), "n_test": IntegerType(), "cutoff": DateType(),
+         "origin": DateType(), "ds": DateType()}
+WINDOW_SCHEMA = StructType([StructField(name, TYPES.get(name, DoubleType())) for name in WINDOW_COLUMNS])
+# What the fit stage is given besides the calendars (jobs.evaluation.fitting.GIVEN_COLUMNS).
+GIVEN_SCHEMA = StructType([StructField(name, TYPES.get(name, DoubleType())) for name in GIVEN_COLUMNS])
 
 
 def candidates_of(cfg: Config) -> Candidates:
@@ -113,7 +119,8 @@ def global_backtests(inputs: DataFrame, settings: FitSettings, cfg: Config) -> D
     columns = global_columns(cfg)
 
     def group(pdf: pd.DataFrame) -> pd.DataFrame:
-        origins = window_origins(pdf, horizon=settings.horizon, windows=settings.windows, step=settings.step,
+        origins = window_origins(pdf, frequency=settings.frequency, horizon=settings.horizon, windows=settings.windows,
+                                 step=settings.step,
                                  window=int(pdf["_window"].iloc[0]))
         return group_forecasts(pdf[columns], origins, models, settings.horizon)
 
@@ -129,31 +136,76 @@ def global_backtests(inputs: DataFrame, settings: FitSettings, cfg: Config) -> D
             .persist(StorageLevel.MEMORY_AND_DISK))
 
 
-def fit(inputs: DataFrame, settings: FitSettings, tasks: int, global_rows: DataFrame | None = None) -> pd.DataFrame:
+def fit(inputs: DataFrame, settings: FitSettings, tasks: int, given: DataFrame | None = None,
+        done: Any = None) -> pd.DataFrame:
     """The fit stage over ``inputs`` (the segments' calendars with their demand class and
-    production spec; ``global_rows``: the global candidates' forecasts of them), on the executors:
-    every segment's window forecasts (:func:`~jobs.evaluation.fitting.window_forecasts`), collected.
-    The segments are hashed into ``tasks`` groups, one task each, so that a family that fits many
-    models at once gets a task's windows in one call."""
+    production spec; ``given``: the global candidates' forecasts of them and the window forecasts
+    of earlier runs to reuse, :data:`GIVEN_COLUMNS`), on the executors: every segment's window
+    forecasts (:func:`~jobs.evaluation.fitting.window_forecasts`), collected. The segments are
+    hashed into ``tasks`` groups, one task each, so that a family that fits many models at once
+    gets a task's windows in one call. ``done``: an accumulator each task adds the eligible
+    segments it fitted to (the job's progress, :func:`~jobs.common.progress.plan`)."""
+
+    def counted(pdf: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+        if done is not None:
+            done.add(int(pdf.loc[pdf["eligible"].astype(bool), "segment_id"].nunique()))
+        return rows
 
     def fit_group(pdf: pd.DataFrame) -> pd.DataFrame:
-        return window_forecasts(pdf, settings)
+        return counted(pdf, window_forecasts(pdf, settings))
 
-    def fit_with_global(pdf: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
-        if pdf.empty:  # segments of the global rows that are not among these inputs
+    def fit_with_given(pdf: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+        if pdf.empty:  # segments of the given rows that are not among these inputs
             return pd.DataFrame(columns=WINDOW_COLUMNS)
-        return window_forecasts(pdf, settings, global_rows=rows)
+        return counted(pdf, window_forecasts(pdf, settings, given=rows))
 
     def bucket(frame: DataFrame) -> DataFrame:
         return frame.withColumn("_task", F.pmod(F.xxhash64("segment_id"), F.lit(tasks)))
 
-    if global_rows is None:
+    if given is None:
         rows = bucket(inputs).repartition(tasks, "_task").groupBy("_task").applyInPandas(
             fit_group, schema=WINDOW_SCHEMA)
     else:
-        rows = bucket(inputs).groupBy("_task").cogroup(bucket(global_rows).groupBy("_task")).applyInPandas(
-            fit_with_global, schema=WINDOW_SCHEMA)
+        rows = bucket(inputs).groupBy("_task").cogroup(bucket(given).groupBy("_task")).applyInPandas(
+            fit_with_given, schema=WINDOW_SCHEMA)
     return rows.toPandas()
+
+
+def given_rows(global_rows: DataFrame | None, cached: DataFrame | None) -> DataFrame | None:
+    """The global candidates' forecasts and the reusable window forecasts, as one frame of
+    :data:`GIVEN_COLUMNS` (None when there are neither)."""
+    parts = []
+    if global_rows is not None:
+        parts.append(global_rows.select(F.lit("global").alias("kind"), "*"))
+    if cached is not None:
+        parts.append(cached.select(F.lit("cached").alias("kind"), "*"))
+    if not parts:
+        return None
+    out = parts[0]
+    for part in parts[1:]:
+        out = out.unionByName(part, allowMissingColumns=True)
+    return out.select(*[F.col(c).cast(GIVEN_SCHEMA[c].dataType) if c in out.columns
+                        else F.lit(None).cast(GIVEN_SCHEMA[c].dataType).alias(c) for c in GIVEN_COLUMNS])
+
+
+def reusable_windows(spark: SparkSession, cfg: Config, run_date: dt.date, metrics_ref, forecasts_ref) -> DataFrame:
+    """The window forecasts of earlier runs that a window of this run may reuse: each fitted
+    candidate's latest ok forecast of each (segment, spec, cutoff) recent enough to be one of this
+    run's windows, with the hash of the data it was fitted on (the fit stage reuses it only where
+    that hash is unchanged)."""
+    e, dataset = cfg.evaluation, cfg.dataset
+    origin = dataset.origin(run_date)
+    oldest = periods_back(origin, (e.windows + 1) * e.step + dataset.horizon, dataset.frequency)
+    recent = (F.col("run_date") < F.lit(run_date)) & (F.col("run_date") >= F.lit(oldest))
+    latest = Window.partitionBy("segment_id", "spec_hash", "cutoff").orderBy(F.col("run_date").desc())
+    metrics = (spark.table(metrics_ref.name).filter(recent & (F.col("status") == "ok") & F.col("history_hash").isNotNull()
+                                                     & (F.col("cutoff") >= F.lit(oldest)))
+               .withColumn("_latest", F.row_number().over(latest)).filter("_latest = 1")
+               .select("run_date", "segment_id", "model", "window", "cutoff", "spec_hash", "history_hash", "seconds",
+                       "reason"))
+    forecasts = spark.table(forecasts_ref.name).filter(recent).select(
+        "run_date", "segment_id", "model", "window", "ds", "yhat", "yhat_lower", "yhat_upper")
+    return metrics.join(forecasts, ["run_date", "segment_id", "model", "window"]).drop("run_date", "window")
 
 
 class Stages:
@@ -172,7 +224,7 @@ class Stages:
 
 def race_candidates(inputs: DataFrame, segments: pd.DataFrame, candidates: Candidates, fitting: FitSettings,
                     judging: JudgeSettings, race_settings: RaceSettings, partitions: int, stages: Stages,
-                    global_rows: DataFrame | None = None) -> tuple[list[ClassRace], pd.DataFrame | None]:
+                    given: DataFrame | None = None, done: Any = None) -> tuple[list[ClassRace], pd.DataFrame | None]:
     """Race the candidates on a sample of each demand class (:mod:`jobs.evaluation.race`): the
     races, and the sample's window forecasts without what they dropped (None: nothing sampled)."""
     eligible = segments[segments["eligible"]]
@@ -187,7 +239,7 @@ def race_candidates(inputs: DataFrame, segments: pd.DataFrame, candidates: Candi
     sampled = inputs.filter(F.col("eligible") & (F.pmod(F.xxhash64("segment_id"), F.lit(10_000)) < threshold))
     print(f"evaluate: racing the candidates on about {race_settings.sample_segments:,} segments of "
           f"{', '.join(shares)} first")
-    rows = fit(sampled, fitting, partitions, global_rows)
+    rows = fit(sampled, fitting, partitions, given, done)
     stages.done("sample_fits")
     sample = eligible[eligible["segment_id"].isin(set(rows["segment_id"]))]
     races = race(rows, sample, candidates, judging, race_settings)
@@ -212,9 +264,10 @@ def segments_with_production(history: DataFrame, models: DataFrame, run_date: dt
 
 
 def evaluate(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str, force: bool = False,
-             scope: str = "all") -> JobMetrics:
+             scope: str = "all", reuse: bool = True) -> JobMetrics:
     """Backtest, choose and gate every segment of ``silver.demand`` for ``run_date`` (or only the
-    drifting ones: ``scope``)."""
+    drifting ones: ``scope``); ``reuse``: take a window's forecasts from an earlier run where its
+    spec, cutoff and data are unchanged (:func:`reusable_windows`)."""
     stages = Stages()
     dataset = cfg.dataset
     keys = list(dataset.segment_keys)
@@ -235,24 +288,31 @@ def evaluate(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str, f
     inputs = history.select(*columns).join(
         segments_df.select("segment_id", "demand_class", "production_spec"), "segment_id")
     race_settings = RaceSettings(**cfg.evaluation.race.model_dump())
+    done = plan(spark, int(segments["eligible"].sum()), "segments fitted")
     stages.done("start")
     global_rows = global_backtests(inputs, fit_settings(cfg, candidates), cfg)
+    cached = reusable_windows(spark, cfg, run_date, metrics_ref, forecasts_ref) if reuse else None
+    given = given_rows(global_rows, cached)
     races, sample_rows = [], None
     if race_settings.enabled and scope == "all":  # a drifting scope is too few segments to race
         races, sample_rows = race_candidates(inputs, segments, candidates, fit_settings(cfg, candidates), judging,
-                                             race_settings, partitions, stages, global_rows)
+                                             race_settings, partitions, stages, given, done)
         candidates = raced(candidates, [r for r in races if r.raced])
     rest = inputs
     if sample_rows is not None:
         sampled = spark.createDataFrame(pd.DataFrame({"segment_id": sorted(set(sample_rows["segment_id"]))}),
                                         "segment_id string")
         rest = inputs.join(sampled, "segment_id", "left_anti")
-    rows = fit(rest, fit_settings(cfg, candidates), partitions, global_rows)
+    rows = fit(rest, fit_settings(cfg, candidates), partitions, given, done)
     if sample_rows is not None:
         rows = pd.concat([sample_rows, rows], ignore_index=True)
     if global_rows is not None:
         global_rows.unpersist()
+    windows = rows[rows["status"] != "skipped"].drop_duplicates(["segment_id", "model", "window"])
+    fits = {"fitted": int((~windows["reused"].astype(bool)).sum()), "reused": int(windows["reused"].astype(bool).sum())}
     stages.done("fits")
+    print(f"evaluate: {fits['fitted']:,} window fits, {fits['reused']:,} window forecasts reused from earlier runs"
+          + ("" if reuse else " (--no-reuse)"))
     eligible = segments[segments["eligible"]]
     judged = judge(rows, eligible, candidates, judging)
     for demand_class, weights in judged.ensemble.items():
@@ -287,7 +347,7 @@ def evaluate(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str, f
         detail=json.loads(summary["families"].set_index("model").to_json(orient="index"))
         | {"scope": scope, "segments": len(classes), "decisions": decisions, "portfolio": best,
            "overall": {**summary["overall"], "held_out": json.loads(held.to_json(orient="index"))},
-           "race": {r.demand_class: r.record() for r in races}, "stages": stages.seconds},
+           "race": {r.demand_class: r.record() for r in races}, "stages": stages.seconds, "fits": fits},
     )
 
 
@@ -312,7 +372,7 @@ def write_tables(spark: SparkSession, cfg: Config, judged: Judged, segments: pd.
 
 
 def _body(spark: SparkSession, cfg: Config, args: argparse.Namespace, run_id: str) -> JobMetrics:
-    metrics = evaluate(spark, cfg, args.run_date, run_id, force=args.force, scope=args.scope)
+    metrics = evaluate(spark, cfg, args.run_date, run_id, force=args.force, scope=args.scope, reuse=not args.no_reuse)
     metrics.detail["training_reason"] = args.reason
     return metrics
 
@@ -321,6 +381,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = job_parser("evaluate", "silver.demand -> gold.backtest_metrics, gold.model_selection")
     parser.add_argument("--force", action="store_true",
                         help="promote each champion even where it is worse than production (recorded)")
+    parser.add_argument("--no-reuse", action="store_true",
+                        help="fit every window again instead of reusing an earlier run's where nothing changed")
     add_scope_arg(parser)
     return run_job("evaluate", _body, parser.parse_args(argv))
 

@@ -139,6 +139,11 @@ def backtest_metrics_contract(keys: Iterable[str]) -> TableContract:
                 col("seconds", DoubleType(), "Fit and predict time (a combination: its members' sum)"),
                 col("run_date", DateType(), "Evaluation run date", False),
                 col("run_id", StringType(), "Evaluation run", False),
+                col("spec_hash", StringType(),
+                    "A fitted candidate's spec and fitter, hashed: with cutoff and history_hash, what a later "
+                    "run reuses the window forecast by (null for the combinations)"),
+                col("history_hash", StringType(),
+                    "Hash of the window's training data and test periods the candidate was fitted on"),
             ]
         ),
         comment="Rolling-origin backtest errors per segment, candidate and window; closed periods excluded.",

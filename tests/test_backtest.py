@@ -42,9 +42,22 @@ def backtest(history, models, *, horizon, windows, step, combinations=(), metric
     return judge(rows, pdf.iloc[:1], candidates, judge_settings(horizon, step, metric)).scored
 
 
-def test_cutoffs_end_the_last_window_at_the_last_period():
-    # 100 periods, horizon 7, 3 windows 7 apart: they test 79-85, 86-92 and 93-99
-    assert cutoffs(100, horizon=7, windows=3, step=7) == [78, 85, 92]
+def test_windows_end_on_a_fixed_calendar_grid_so_nearby_run_dates_share_them():
+    # 100 days from 2011-01-03 (day 14,977 since 1970) to 2011-04-12 (day 15,076); with step 7 the
+    # grid periods are the days divisible by 7: the last window ends at 15,071 = 2011-04-07 (position
+    # 94), the three windows test positions 74-80, 81-87 and 88-94
+    ds = pd.date_range("2011-01-03", periods=100, freq="D")
+    assert cutoffs(ds, frequency="daily", horizon=7, windows=3, step=7) == [73, 80, 87]
+    # a day more of history (to 2011-04-13): the same windows, reusable; two days (to 2011-04-14, day
+    # 15,078 on the grid): a new last window, the oldest dropped
+    assert cutoffs(pd.date_range("2011-01-03", periods=101, freq="D"), frequency="daily", horizon=7, windows=3,
+                   step=7) == [73, 80, 87]
+    assert cutoffs(pd.date_range("2011-01-03", periods=102, freq="D"), frequency="daily", horizon=7, windows=3,
+                   step=7) == [80, 87, 94]
+    # weekly and monthly periods: the grid is in their own periods
+    weeks = pd.date_range("2011-01-03", periods=60, freq="W-MON")
+    end = cutoffs(weeks, frequency="weekly", horizon=4, windows=1, step=8)[0] + 4
+    assert ((weeks[end] - pd.Timestamp("1969-12-29")).days // 7) % 8 == 0 and len(weeks) - 1 - end < 8
 
 
 def test_seasonal_naive_window_metrics_match_a_direct_computation():
@@ -53,16 +66,19 @@ def test_seasonal_naive_window_metrics_match_a_direct_computation():
     h = calendar(values, closed=[20, 27, 66])
     out = backtest(h, {"seasonal_naive": lambda: SeasonalNaive("daily")}, horizon=7, windows=2, step=7)
     assert sorted(out["window"]) == [1, 2] and set(out["status"]) == {"ok"}
-    # window 2: train on positions 0..62, test 63..69 without the closed 66
-    train = h.iloc[:63].copy()
+    # window 2 ends on the grid at position 66 (day 15,043 since 1970): train on positions 0..59,
+    # test 60..66 without the closed 66
+    cut = cutoffs(h["ds"], frequency="daily", horizon=7, windows=2, step=7)[1]
+    assert cut == 59
+    train = h.iloc[:cut + 1].copy()
     model = SeasonalNaive("daily").fit(train[["ds", "y"]])
-    test = h.iloc[63:70][~h.iloc[63:70]["is_closed"]]
+    test = h.iloc[cut + 1:cut + 8][~h.iloc[cut + 1:cut + 8]["is_closed"]]
     f = model.predict(test[["ds"]])
     expected = window_metrics(test["y"].to_numpy(), f["yhat"].to_numpy(), f["yhat_lower"].to_numpy(),
                               f["yhat_upper"].to_numpy(),
                               scale=seasonal_naive_scale(train["y"].to_numpy(), 7), interval_width=0.8)
     row = out[out["window"] == 2].iloc[0]
-    assert row["n_test"] == 6 and row["cutoff"] == h["ds"][62].date()
+    assert row["n_test"] == 6 and row["cutoff"] == h["ds"][cut].date()
     for metric, value in expected.items():
         assert row[metric] == value  # the judge scores many windows at once with the same numbers
 

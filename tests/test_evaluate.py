@@ -190,3 +190,23 @@ def test_the_race_backtests_a_class_without_what_it_dropped_on_the_sample_and_re
         assert not models & set(r["dropped"]) and "seasonal_naive" in models
         for spec in own["promoted_spec"].dropna():
             assert not any(f'"family": "{f}"' in spec for f in r["dropped"])
+
+
+def test_a_retrain_night_reuses_the_windows_an_earlier_night_fitted_with_the_same_result(spark, lake):
+    # 2011-12-02 (day 15,310 since 1970) and 2011-12-09 (15,317): with 28-day steps the grid ends
+    # the last window at 2011-11-10 (15,288) and 2011-12-08 (15,316): three of 12-09's four windows
+    # are 12-02's
+    cfg = lake("reuse", {"evaluation": {"candidates": ["seasonal_naive", "dot", "theta", "combo_median", "pool",
+                                                       "ensemble"], "intermittent_candidates": ["tsb"]}})
+    cold = evaluate(spark, cfg, dt.date(2011, 12, 2), "evaluate-cold", reuse=False)  # (earlier tests' runs too)
+    assert cold.detail["fits"]["reused"] == 0 and cold.detail["fits"]["fitted"] > 0
+    warm = evaluate(spark, cfg, RUN_DATE, "evaluate-warm")
+    fits = warm.detail["fits"]
+    assert fits["reused"] == 3 * fits["fitted"], fits  # all but the new window of every fitted candidate
+    timing = ("run_id", "seconds")
+    reused = {t: rows_of(spark, t, RUN_DATE, drop=timing) for t in ("gold.backtest_metrics",
+                                                                     "gold.backtest_forecasts", "gold.model_selection")}
+    full = evaluate(spark, cfg, RUN_DATE, "evaluate-full", reuse=False)
+    assert full.detail["fits"]["reused"] == 0 and full.detail["fits"]["fitted"] == 4 * fits["fitted"]
+    for table, rows in reused.items():  # the same tables as a full backtest, row for row
+        assert rows_of(spark, table, RUN_DATE, drop=timing) == rows, table

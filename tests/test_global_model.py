@@ -81,16 +81,18 @@ def test_a_segment_with_a_short_history_still_gets_a_forecast():
 def test_group_forecasts_serve_each_segment_its_windows_and_record_what_failed():
     data = panel(days=120).rename(columns={"unique_id": "segment_id"}).assign(is_closed=False)
     spec = GlobalPath.for_settings(SETTINGS, 30).spec()
-    origins = window_origins(data, horizon=14, windows=2, step=14)
+    origins = window_origins(data, frequency="daily", horizon=14, windows=2, step=14)
     rows = group_forecasts(data, origins, {"global_lgbm": spec}, 14)
-    assert sorted(rows["origin"].unique()) == [dt.date(2011, 4, 4), dt.date(2011, 4, 18)]
+    # the windows end on the grid of every 14th day: the last at 2011-04-28 (day 15,092 since
+    # 1970), four days before the calendar's last day, the other 14 days before
+    assert sorted(rows["origin"].unique()) == [dt.date(2011, 3, 31), dt.date(2011, 4, 14)]
     assert len(rows) == 12 * 2 * 14 and rows["reason"].isna().all()
     # the segment's model takes its path from the origin it is fitted to, and fails where none was made
     model = build_model(spec, {spec: rows[rows["segment_id"] == "s1"]})
-    history = data[(data["segment_id"] == "s1") & (data["ds"] <= "2011-04-18")]
-    future = pd.DataFrame({"ds": pd.date_range("2011-04-19", periods=14)})
+    history = data[(data["segment_id"] == "s1") & (data["ds"] <= "2011-04-14")]
+    future = pd.DataFrame({"ds": pd.date_range("2011-04-15", periods=14)})
     assert model.fit(history).predict(future)["yhat"].tolist() == pytest.approx(
-        rows[(rows["segment_id"] == "s1") & (rows["origin"] == dt.date(2011, 4, 18))]["yhat"].tolist())
+        rows[(rows["segment_id"] == "s1") & (rows["origin"] == dt.date(2011, 4, 14))]["yhat"].tolist())
     assert load_model("global_lgbm", model.to_json()).predict(future).equals(model.predict(future))
     with pytest.raises(Exception, match="no_global_forecast"):
         build_model(spec, {spec: rows[rows["segment_id"] == "s1"]}).fit(history.iloc[:-3])
@@ -117,7 +119,7 @@ def test_the_chain_backtests_trains_and_scores_the_global_model_per_training_gro
         (F.col("run_date") == F.lit(RUN_DATE)) & (F.col("model") == "global_lgbm")).toPandas()
     demand = spark.table("silver.demand").filter(F.col("segment_id") == DENSE[0]).toPandas()
     alone = group_forecasts(demand[["segment_id", "ds", "y", "is_closed", "item_id"]],
-                            window_origins(demand, horizon=28, windows=2, step=28), {"global_lgbm": _configured_spec(cfg)},
+                            window_origins(demand, frequency="daily", horizon=28, windows=2, step=28), {"global_lgbm": _configured_spec(cfg)},
                             28)
     mine = forecasts[forecasts["segment_id"] == DENSE[0]].sort_values(["cutoff", "ds"])
     merged = mine.merge(alone.rename(columns={"origin": "cutoff"}), on=["cutoff", "ds"], suffixes=("", "_alone"))

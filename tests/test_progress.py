@@ -57,3 +57,25 @@ def test_the_run_log_records_the_progress_figures(spark, make_cfg, monkeypatch, 
     assert progress["tasks_done"] == progress["tasks_total"] == 4
     lines = [r.getMessage() for r in caplog.records if r.name == "lakecast.progress"]
     assert progress["progress_lines"] == len(lines) >= 1 and lines[-1].startswith("demo_job: ")
+
+
+def test_a_job_that_plans_its_work_reports_it_done_and_estimates_the_whole_job(spark, caplog):
+    from jobs.common.progress import plan
+
+    seen = Progress("evaluate", started=time.monotonic() - 60, done=3, total=4, stages=1, units=400, unit="segments",
+                    units_done=100)
+    assert seen.line() == ("evaluate: 100 of 400 segments done, 1m00s elapsed, about 3m00s left for the job "
+                           "(3 of 4 Spark tasks done (1 stages))")
+    caplog.set_level(logging.INFO, logger="lakecast.progress")
+    with watch(spark, "planned", interval=1) as seen:
+        done = plan(spark, 16, "segments")
+
+        def work(batches):
+            for batch in slow(batches):
+                done.add(len(batch))
+                yield batch
+
+        spark.range(0, 16, numPartitions=8).mapInPandas(work, "id long").collect()
+    lines = [r.getMessage() for r in caplog.records if r.name == "lakecast.progress"]
+    assert lines and all(" of 16 segments done" in line for line in lines), lines
+    assert seen.summary()["units_done"] == seen.summary()["units"] == 16

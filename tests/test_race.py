@@ -100,7 +100,11 @@ def test_the_race_keeps_what_the_rule_needs_and_records_why(sample):
     assert result.raced and result.sampled == 8
     tried = {t["family"]: t for t in result.trials}
     assert set(tried) == {"dot", "theta"}  # the baseline is never raced
-    assert [t["family"] for t in result.trials] == sorted(tried, key=lambda f: -tried[f]["seconds"])
+    first = [t["family"] for t in result.trials if t["round"] == 1]
+    assert first == sorted(tried, key=lambda f: -tried[f]["seconds"])  # the costliest first
+    # a family kept in a round is tried again only after a round that dropped one
+    rounds = max(t["round"] for t in result.trials)
+    assert all(any(t["decision"] == "dropped" for t in result.trials if t["round"] == r) for r in range(1, rounds))
     for t in result.trials:  # each decision is the one its figures say (tolerance 0)
         assert (t["decision"] == "dropped") == (t["without"] <= result.full_score)
     # on trends, without both Theta families only seasonal naive is left: far worse, so one stays

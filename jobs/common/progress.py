@@ -3,14 +3,17 @@
 :func:`watch` tags the Spark jobs started inside it with a job group and, on a daemon thread,
 reads Spark's status tracker (no extra Spark work) once a second. Every ``interval`` seconds
 (``LAKECAST_PROGRESS_SECONDS``, default 30; 0 turns it off) it logs one line while the job
-runs: tasks done of the tasks known so far, elapsed time, and an estimate of the time left from
-the pace so far. A stage's tasks are known once it starts, so the total grows as the job moves
-on to new stages and the estimate is for the work in sight. The last figures are returned for
+runs. A job that knows its work up front says so (:func:`plan`: so many segments to fit, say)
+and counts it done from the executors (a Spark accumulator each task adds to as it finishes): the
+line then says how much of the job's work is done, the elapsed time and an estimate for the whole
+job from the pace so far. Without a plan the line counts Spark tasks: those of the stages
+started so far, so the estimate is only for the work in sight. The last figures are returned for
 the run log.
 
     with watch(spark, "evaluate") as seen:
-        ...
-    seen.summary()  # {"tasks_done": 96, "tasks_total": 96, "stages": 14, "seconds": 412.3}
+        done = plan(spark, 3_083, "segments")   # in the job: what there is to do
+        ...                                    # each task: done.add(segments it fitted)
+    seen.summary()  # {"tasks_done": 96, "tasks_total": 96, "stages": 14, "seconds": 412.3, ...}
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from pyspark.sql import SparkSession
 
@@ -45,7 +49,8 @@ def clock(seconds: float) -> str:
 
 @dataclass
 class Progress:
-    """What the status tracker showed for one job group, last time it was read."""
+    """What the status tracker showed for one job group, last time it was read, and the job's
+    planned work (``units`` of ``unit``, ``units_done`` of them counted done)."""
 
     label: str
     started: float = field(default_factory=time.monotonic)
@@ -53,18 +58,46 @@ class Progress:
     total: int = 0
     stages: int = 0
     lines: int = 0
+    units: int = 0
+    unit: str = ""
+    units_done: int = 0
+    counters: list[Any] = field(default_factory=list)
 
     def line(self) -> str:
         elapsed = time.monotonic() - self.started
+        tasks = f"{self.done:,} of {self.total:,} Spark tasks done ({self.stages} stages)"
+        if self.units:
+            left = ""
+            if 0 < self.units_done < self.units:
+                left = f", about {clock(elapsed * (self.units - self.units_done) / self.units_done)} left for the job"
+            return (f"{self.label}: {self.units_done:,} of {self.units:,} {self.unit} done, {clock(elapsed)} "
+                    f"elapsed{left} ({tasks})")
         left = ""
         if 0 < self.done < self.total:
             left = f", about {clock(elapsed * (self.total - self.done) / self.done)} left for the stages started"
-        return (f"{self.label}: {self.done:,} of {self.total:,} Spark tasks done ({self.stages} stages), "
-                f"{clock(elapsed)} elapsed{left}")
+        return f"{self.label}: {tasks}, {clock(elapsed)} elapsed{left}"
 
     def summary(self) -> dict[str, float | int]:
-        return {"tasks_done": self.done, "tasks_total": self.total, "stages": self.stages,
-                "seconds": round(time.monotonic() - self.started, 1), "progress_lines": self.lines}
+        out = {"tasks_done": self.done, "tasks_total": self.total, "stages": self.stages,
+               "seconds": round(time.monotonic() - self.started, 1), "progress_lines": self.lines}
+        if self.units:
+            out |= {"units": self.units, "units_done": self.units_done, "unit": self.unit}
+        return out
+
+
+_CURRENT: list[Progress] = []  # the progress of the job running in this driver, while watched
+
+
+def plan(spark: SparkSession, units: int, unit: str) -> Any:
+    """Tell the progress lines that the job has ``units`` more ``unit`` to do; returns an
+    accumulator the Spark tasks add what they did to (``counter.add(n)``, counted when a task
+    finishes). Outside :func:`watch` nothing is reported, and the accumulator still works."""
+    counter = spark.sparkContext.accumulator(0)
+    if _CURRENT:
+        seen = _CURRENT[-1]
+        seen.units, seen.unit = seen.units + units, unit
+        seen.counters.append(counter)
+    return counter
 
 
 def read(spark: SparkSession, group: str, seen: Progress) -> None:
@@ -83,6 +116,7 @@ def read(spark: SparkSession, group: str, seen: Progress) -> None:
             total += stage.numTasks()
             stages += 1
     seen.done, seen.total, seen.stages = done, total, stages
+    seen.units_done = sum(c.value for c in seen.counters)
 
 
 @contextmanager
@@ -102,7 +136,7 @@ def watch(spark: SparkSession, label: str, interval: float | None = None) -> Ite
                 read(spark, group, seen)
             except Exception:  # the tracker must never fail the job it reports on
                 continue
-            if time.monotonic() >= next_line and seen.total:
+            if time.monotonic() >= next_line and (seen.total or seen.units):
                 log.info(seen.line())
                 seen.lines += 1
                 next_line += interval
@@ -110,9 +144,11 @@ def watch(spark: SparkSession, label: str, interval: float | None = None) -> Ite
     thread = threading.Thread(target=report, name=f"progress-{label}", daemon=True)
     if interval > 0:
         thread.start()
+    _CURRENT.append(seen)
     try:
         yield seen
     finally:
+        _CURRENT.remove(seen)
         stop.set()
         if thread.is_alive():
             thread.join(timeout=5)

@@ -6,6 +6,7 @@ import argparse
 import datetime as dt
 import logging
 import os
+import time
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -71,13 +72,18 @@ def run_job(name: str, body: JobBody, args: argparse.Namespace) -> int:
     run_id = args.run_id or new_run_id(name, args.run_date)
     started = dt.datetime.now(dt.timezone.utc)
     metrics, error, code, spark, seen, inputs = JobMetrics(), None, 0, None, None, {}
+    edges = Edges()  # what the job spends around its own work
     try:
         spark = get_spark(cfg, f"lakecast-{name}")
+        edges.done("session")
         inputs = input_versions(cfg)
+        edges.done("input_versions")
         begin_run(spark, cfg, run_id=run_id, job=name, run_date=args.run_date, started_at=started,
                   detail={"input_versions": inputs})
+        edges.done("run_log_start")
         with watch(spark, name) as seen:
             metrics = body(spark, cfg, args, run_id) or JobMetrics()
+        edges.done("work")
     except (LakecastError, FileNotFoundError) as exc:
         log.error("%s failed: %s", name, exc)
         error, code = str(exc), 2
@@ -98,10 +104,13 @@ def run_job(name: str, body: JobBody, args: argparse.Namespace) -> int:
     if spark is not None:
         from jobs.common.tracking import track_run
 
+        edges.done("work")
         tracked = track_run(cfg, job=name, run_id=run_id, run_date=args.run_date, started=started, finished=finished,
                             succeeded=code == 0, metrics=metrics, inputs=inputs, scope=getattr(args, "scope", None))
         if tracked:
             metrics.detail["mlflow_run_id"] = tracked
+        edges.done("tracking")
+        metrics.detail["edges"] = edges.seconds
     if spark is not None:
         try:
             record_run(
@@ -115,6 +124,21 @@ def run_job(name: str, body: JobBody, args: argparse.Namespace) -> int:
     log.info("%s %s %s in %.1f s", name, args.run_date, "succeeded" if code == 0 else "failed",
              (finished - started).total_seconds())
     return code
+
+
+class Edges:
+    """Seconds of each step of a job run, in order: the session (JVM, metastore), reading the
+    lake's versions, the run log's first row, the job's own work, tracking."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = time.monotonic()
+
+    def done(self, step: str) -> None:
+        now = time.monotonic()
+        if step not in self.seconds:
+            self.seconds[step] = round(now - self._last, 2)
+        self._last = now
 
 
 def input_versions(cfg: Config) -> dict[str, int]:

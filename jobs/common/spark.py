@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -140,6 +141,19 @@ def derby_in_use(metastore_dir: str) -> bool:
     return False
 
 
+def derby_held_within(metastore_dir: str, seconds: float) -> bool:
+    """True when another process holds the embedded Derby database now or within ``seconds``: a
+    job that lost the race to boot it can fail before the winner has taken its lock (a fresh
+    metastore is still being created), so one look is not enough."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if derby_in_use(metastore_dir):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.5)
+
+
 def metastore_busy(metastore_dir: str) -> str:
     return (
         f"the lake's embedded metastore ({metastore_dir}) is open in another lakecast job: "
@@ -161,7 +175,7 @@ def check_metastore(spark: SparkSession, cfg: Config) -> None:
         spark.catalog.listDatabases()
     except Exception as exc:
         spark.stop()
-        if cfg.metastore_dir and derby_in_use(cfg.metastore_dir):
+        if cfg.metastore_dir and derby_held_within(cfg.metastore_dir, seconds=10.0):
             raise MetastoreUnavailable(metastore_busy(cfg.metastore_dir)) from exc
         raise MetastoreUnavailable(
             f"the metastore cannot be opened: {str(exc).splitlines()[0][:300]}; check "

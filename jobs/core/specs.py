@@ -28,3 +28,12 @@ def strategy(spec: str) -> str:
     if learned:
         d["args"] = {k: v for k, v in d["args"].items() if k != learned}
     return model_spec(d["family"], d["args"])
+
+
+def families_in(spec: str) -> set[str]:
+    """Every family a spec fits: its own, and its members' for a combination (members are specs)."""
+    d = json.loads(spec)
+    found = {d["family"]}
+    for member in d["args"].get("members", []) if isinstance(d["args"], dict) else []:
+        found |= families_in(member)
+    return found

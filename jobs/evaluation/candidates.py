@@ -39,10 +39,11 @@ from jobs.core.specs import model_spec, strategy
 
 # What the fit stage hands the judge stage, a row per candidate, window and open test period (one
 # row without ``ds`` for a failed or skipped window): the facts of the window (the same for every
-# candidate), the candidate's outcome, its forecast of the period.
+# candidate), the candidate's outcome (with what identifies it for reuse on a later night, and
+# whether it was reused from an earlier one), its forecast of the period.
 WINDOW_FACTS = ["window", "cutoff", "n_train", "n_test", "actual_total", "scale"]
 WINDOW_COLUMNS = ["segment_id", "model", *WINDOW_FACTS, "status", "reason", "seconds",
-                  "ds", "actual", "yhat", "yhat_lower", "yhat_upper"]
+                  "spec_hash", "history_hash", "reused", "ds", "actual", "yhat", "yhat_lower", "yhat_upper"]
 
 
 @dataclass(frozen=True)

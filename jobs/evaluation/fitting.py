@@ -1,7 +1,8 @@
 """The fit stage: every fitted candidate's forecasts of every backtest window of a set of segments
 (plain pandas, no Spark: the evaluate job maps it over groups of segments, one group a task).
 
-Window k of K ends ``(K - k) * step`` periods before the last period; its cutoff is ``horizon``
+The windows end on a fixed calendar grid (every ``step``-th period, :func:`cutoffs`): window k of
+K ends ``(K - k) * step`` periods before the latest grid period; its cutoff is ``horizon``
 periods before that end. Every fitted candidate is fitted only on the periods up to the cutoff and
 forecasts the ``horizon`` periods after it; only the open periods of that window are kept (closed
 periods are not forecast). A candidate that fails on a window is recorded as failed with its
@@ -20,6 +21,8 @@ gets one call for the task's windows.
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -29,10 +32,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from jobs.core.calendar import season_length
+from jobs.core.calendar import period_number, season_length
 from jobs.core.combine import VALUES
 from jobs.core.errors import ConfigError
-from jobs.core.names import PRODUCTION
+from jobs.core.names import GLOBAL_FAMILIES, PRODUCTION
+from jobs.core.specs import families_in
 from jobs.evaluation.candidates import WINDOW_COLUMNS, FitSettings
 from jobs.evaluation.metrics import seasonal_naive_scale
 from jobs.models import (
@@ -81,15 +85,28 @@ def candidate_specs(
     return specs
 
 
-def cutoffs(n_periods: int, *, horizon: int, windows: int, step: int) -> list[int]:
-    """Positions (0-based, in the calendar) of each window's last training period, oldest first."""
-    last = n_periods - 1
-    return [last - horizon - (windows - k) * step for k in range(1, windows + 1)]
+def cutoffs(ds: pd.Series | pd.DatetimeIndex, *, frequency: str, horizon: int, windows: int, step: int) -> list[int]:
+    """Positions (0-based) in a segment's calendar ``ds`` (its period starts, in order, one per
+    period) of each backtest window's last training period, oldest first; negative where the
+    calendar is too short.
+
+    The windows' ends sit on a fixed grid of the calendar, the periods whose number
+    (:func:`~jobs.core.calendar.period_number`) is a multiple of ``step``: the last window ends at
+    the latest grid period of the calendar, each earlier one ``step`` periods before. Every run
+    date up to the next grid period therefore has the same windows, so a window fitted on one
+    night can be reused on the next while its data is unchanged; the last window ends up to
+    ``step - 1`` periods before the calendar's last period."""
+    numbers = period_number(ds, frequency)
+    if not len(numbers):
+        return [-1 - horizon - (windows - k) * step for k in range(1, windows + 1)]
+    last = int(numbers[-1])
+    end = int(np.searchsorted(numbers, last - last % step, side="right")) - 1
+    return [end - horizon - (windows - k) * step for k in range(1, windows + 1)]
 
 
 def window_forecasts(pdf: pd.DataFrame, settings: FitSettings,
                      make: Callable[[str, str], Callable[[], Forecaster]] | None = None,
-                     global_rows: pd.DataFrame | None = None) -> pd.DataFrame:
+                     given: pd.DataFrame | None = None) -> pd.DataFrame:
     """The fit stage of one or many segments: columns :data:`WINDOW_COLUMNS`; none for an
     ineligible segment.
 
@@ -97,13 +114,18 @@ def window_forecasts(pdf: pd.DataFrame, settings: FitSettings,
     the regressors) with their ``demand_class`` and ``production_spec``. A segment's production
     model is fitted too (as :data:`PRODUCTION`) when no configured candidate, nor a combination of
     them, stands for it. ``make``: candidate name and spec -> a factory of a fresh model (default:
-    the spec's family). ``global_rows``: the global candidates' forecasts of the segments from
-    their windows' cutoffs (:func:`~jobs.evaluation.global_forecasts.group_forecasts`). Every
-    window of every segment is laid out first, then each spec is fitted on all of them: the
-    families of ``settings.batched`` in one call (:func:`fit_all`).
+    the spec's family). ``given``: rows of :data:`GIVEN_COLUMNS` for these segments, of two kinds:
+    ``global``, the global candidates' forecasts from their windows' cutoffs
+    (:func:`~jobs.evaluation.global_forecasts.group_forecasts`), and ``cached``, window forecasts
+    of an earlier run (:func:`reusable`), taken instead of a fit where the spec, the cutoff and
+    the window's data are unchanged. Every window of every segment is laid out first, then each
+    spec is fitted on all of them: the families of ``settings.batched`` in one call
+    (:func:`fit_all`).
     """
     rows, fits = [], []
-    paths_of = dict(tuple(global_rows.groupby("segment_id"))) if global_rows is not None and len(global_rows) else {}
+    global_rows = given[given["kind"] == "global"] if given is not None and len(given) else None
+    paths_of = dict(tuple(global_rows.groupby("segment_id"))) if global_rows is not None else {}
+    cache = _cache(given[given["kind"] == "cached"]) if given is not None and len(given) else {}
     for segment, own in pdf.groupby("segment_id", sort=True):
         if not bool(own["eligible"].iloc[0]):
             continue
@@ -120,14 +142,60 @@ def window_forecasts(pdf: pd.DataFrame, settings: FitSettings,
                                   horizon=settings.horizon, windows=settings.windows, step=settings.step)
         rows.extend(pd.DataFrame([{**facts, "segment_id": segment, "model": name, "status": "skipped",
                                    "reason": reason} for name in specs]) for facts, reason in skipped)
-        fits.extend(Fit(segment, name, spec, factory(name, spec), w) for name, spec in specs.items() for w in windows)
+        for name, spec in specs.items():
+            key = spec_hash(spec, settings.batched) if reusable(spec) else None
+            for w in windows:
+                hit = cache.get((segment, key, w.facts["cutoff"].date())) if key else None
+                if hit is not None and hit[0] == w.history_hash and len(hit[1]) == len(w.test):
+                    rows.append(_reused(segment, name, key, w, hit[1]))
+                else:
+                    fits.append(Fit(segment, name, spec, factory(name, spec), w, key))
     by_spec: dict[str, list[Fit]] = {}
     for f in fits:
         by_spec.setdefault(f.spec, []).append(f)
     for spec, group in by_spec.items():
         rows.extend(fit_all(group, settings.regressors, batched=family_of(spec) in settings.batched))
     out = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=WINDOW_COLUMNS)
-    return as_dates(out.reindex(columns=WINDOW_COLUMNS))
+    out = out.reindex(columns=WINDOW_COLUMNS)
+    out["reused"] = out["reused"].eq(True)  # missing (fitted or skipped) is False
+    return as_dates(out)
+
+
+# What the fit stage is given besides the calendars: the global candidates' forecasts (``global``)
+# and window forecasts of earlier runs to reuse (``cached``).
+GIVEN_COLUMNS = ["kind", "segment_id", "model", "origin", "cutoff", "ds", *VALUES, "seconds", "reason",
+                 "spec_hash", "history_hash"]
+
+
+def reusable(spec: str) -> bool:
+    """Whether a spec's window forecasts depend only on its segment's own history (a global
+    family's depend on the whole group's: never reused)."""
+    return not families_in(spec) & set(GLOBAL_FAMILIES)
+
+
+def spec_hash(spec: str, batched: tuple[str, ...] = ()) -> str:
+    """What identifies a fitted candidate's window forecasts besides the data: its spec, and how
+    its family is fitted (in batches or one by one, which can land on different optima)."""
+    fitters = sorted(f for f in families_in(spec) if f in batched)
+    return hashlib.sha1(f"{spec}|batched:{','.join(fitters)}".encode()).hexdigest()[:16]
+
+
+def _cache(cached: pd.DataFrame) -> dict[tuple[str, str, dt.date], tuple[str, pd.DataFrame]]:
+    """(segment, spec hash, cutoff) -> (history hash, the window's forecast rows by period)."""
+    out = {}
+    for (segment, key, cutoff, history), rows in cached.groupby(["segment_id", "spec_hash", "cutoff", "history_hash"]):
+        out[(segment, key, pd.Timestamp(cutoff).date())] = (history, rows.sort_values("ds"))
+    return out
+
+
+def _reused(segment: str, name: str, key: str, window: Window, cached: pd.DataFrame) -> pd.DataFrame:
+    """A window forecast taken from an earlier run: this run's facts and actuals, its forecast."""
+    first = cached.iloc[0]
+    return pd.DataFrame({
+        **window.facts, "segment_id": segment, "model": name, "status": "ok", "reason": first["reason"],
+        "seconds": first["seconds"], "spec_hash": key, "history_hash": window.history_hash, "reused": True,
+        "ds": window.test["ds"].to_numpy(), "actual": window.test["y"].to_numpy(),
+        **{c: cached[c].to_numpy(dtype=float) for c in VALUES}})
 
 
 def production_spec(pdf: pd.DataFrame) -> str | None:
@@ -142,11 +210,13 @@ def _factory(name: str, spec: str, paths: Mapping[str, pd.DataFrame]) -> Callabl
 
 @dataclass
 class Window:
-    """One backtest window of a segment: its facts, its training periods and its open test periods."""
+    """One backtest window of a segment: its facts, its training periods, its open test periods,
+    and a hash of what a fit sees of them (the training periods' data, which periods are tested)."""
 
     facts: dict[str, Any]
     train: pd.DataFrame
     test: pd.DataFrame
+    history_hash: str = ""
 
 
 @dataclass
@@ -158,6 +228,7 @@ class Fit:
     spec: str
     make: Callable[[], Forecaster]
     window: Window
+    key: str | None = None  # spec_hash, when its window forecasts may be reused
 
 
 def layout(history: pd.DataFrame, *, frequency: str, horizon: int, windows: int,
@@ -173,7 +244,7 @@ def layout(history: pd.DataFrame, *, frequency: str, horizon: int, windows: int,
     h["y"] = h["y"].where(~h["is_closed"].astype(bool)).astype(float)
     m = season_length(frequency)
     fit, skipped = [], []
-    for window, cut in enumerate(cutoffs(len(h), horizon=horizon, windows=windows, step=step), 1):
+    for window, cut in enumerate(cutoffs(h["ds"], frequency=frequency, horizon=horizon, windows=windows, step=step), 1):
         train = h.iloc[: cut + 1] if cut >= 0 else h.iloc[:0]
         test = h.iloc[cut + 1 : cut + 1 + horizon] if cut >= 0 else h.iloc[:0]
         open_test = test[test["y"].notna()]
@@ -185,8 +256,21 @@ def layout(history: pd.DataFrame, *, frequency: str, horizon: int, windows: int,
                             f"window {window}: {n_train} training periods, {len(open_test)} open test periods"))
             continue
         facts["scale"] = seasonal_naive_scale(train["y"].to_numpy(), m)
-        fit.append(Window(facts, train.drop(columns="is_closed"), open_test))
+        train = train.drop(columns="is_closed")
+        fit.append(Window(facts, train, open_test, history_hash(train, open_test)))
     return fit, skipped
+
+
+def history_hash(train: pd.DataFrame, test: pd.DataFrame) -> str:
+    """A hash of a window's training periods (dates, demand, regressors) and its open test
+    periods' dates: a fit of the same spec on the same hash forecasts the same."""
+    h = hashlib.blake2b(digest_size=8)
+    h.update(pd.to_datetime(train["ds"]).to_numpy("datetime64[ns]").view(np.int64).tobytes())
+    for column in train.columns.drop("ds"):
+        h.update(column.encode())
+        h.update(train[column].to_numpy(dtype=float).tobytes())
+    h.update(pd.to_datetime(test["ds"]).to_numpy("datetime64[ns]").view(np.int64).tobytes())
+    return h.hexdigest()
 
 
 def fit_all(fits: list[Fit], regressors: tuple[str, ...] = (), batched: bool = False) -> list[pd.DataFrame]:
@@ -221,7 +305,8 @@ def fit_all(fits: list[Fit], regressors: tuple[str, ...] = (), batched: bool = F
             shares[i] += (time.perf_counter() - started) / len(fitted_ok)
     out = []
     for f, result, share, forecast in zip(fits, results, shares, forecasts):
-        facts = {**f.window.facts, "segment_id": f.segment, "model": f.name}
+        facts = {**f.window.facts, "segment_id": f.segment, "model": f.name, "spec_hash": f.key,
+                 "history_hash": f.window.history_hash if f.key else None}
         started = time.perf_counter()
         try:
             if isinstance(result, ModelFailure):

@@ -23,16 +23,16 @@ from jobs.models import GlobalLGBM, ModelFailure, build_model
 GLOBAL_COLUMNS = ["segment_id", "model", "origin", "ds", "yhat", "yhat_lower", "yhat_upper", "seconds", "reason"]
 
 
-def window_origins(calendars: pd.DataFrame, *, horizon: int, windows: int, step: int,
+def window_origins(calendars: pd.DataFrame, *, frequency: str, horizon: int, windows: int, step: int,
                    window: int | None = None) -> pd.DataFrame:
     """``segment_id, origin``: the last training period of each backtest window of each segment
-    (as :func:`~jobs.evaluation.backtest.cutoffs` places them on the segment's own calendar), or
+    (as :func:`~jobs.evaluation.fitting.cutoffs` places them on the segment's own calendar), or
     of window ``window`` (1 = the oldest) alone."""
     rows = []
     for segment, cal in calendars.groupby("segment_id"):
-        ds = pd.to_datetime(cal["ds"]).sort_values().to_numpy()
+        ds = pd.to_datetime(cal["ds"]).sort_values().reset_index(drop=True)
         rows += [(segment, pd.Timestamp(ds[c])) for k, c in
-                 enumerate(cutoffs(len(ds), horizon=horizon, windows=windows, step=step), 1)
+                 enumerate(cutoffs(ds, frequency=frequency, horizon=horizon, windows=windows, step=step), 1)
                  if c >= 0 and window in (None, k)]
     return pd.DataFrame(rows, columns=["segment_id", "origin"])
 

@@ -36,7 +36,8 @@ from jobs.evaluation.ensemble import learn_ensembles
 from jobs.evaluation.metrics import window_metrics
 
 BLOCK = ["segment_id", "window"]
-STATUS_COLUMNS = ["segment_id", "model", *WINDOW_FACTS, "status", "reason", "seconds"]
+STATUS_COLUMNS = ["segment_id", "model", *WINDOW_FACTS, "status", "reason", "seconds", "spec_hash", "history_hash",
+                  "reused"]
 VALUE_COLUMNS = ["segment_id", "model", "window", "ds", "actual", *VALUES]
 
 
@@ -299,8 +300,8 @@ def _derived_status(name: str, facts: pd.DataFrame, ok: np.ndarray, seconds: np.
                       np.where(any_ok, reasons if reasons is not None else None,
                                "combination_failed: every member failed"))
     return facts[[*BLOCK, *WINDOW_FACTS[1:]]].assign(
-        model=name, status=status, reason=reason,
-        seconds=np.where(skipped, np.nan, seconds))[STATUS_COLUMNS]
+        model=name, status=status, reason=reason, seconds=np.where(skipped, np.nan, seconds),
+        spec_hash=None, history_hash=None, reused=False)[STATUS_COLUMNS]
 
 
 @dataclass

@@ -5,7 +5,8 @@ Before fitting every segment, the evaluate job fits every candidate on a sample 
 class's segments. On that sample this module judges the class's held-out evaluation
 (:func:`~jobs.evaluation.scorecard.held_out_strategies`: the last window, every choice made on the
 windows that ended by its cutoff, with the configured :class:`~jobs.evaluation.selection.Rule`)
-first with every candidate, then without each costly family in turn, the costliest first: the
+first with every candidate, then without each costly family in turn, the costliest first, in
+rounds until a round drops nothing (a family kept beside another may go once that one has): the
 judge stage (:func:`~jobs.evaluation.judge.judge`) runs again on the sample's window forecasts
 without the family's, so no fit is repeated, and the combinations, the pool and the ensemble are
 derived again without it. A family is dropped for the class when, without it and the families
@@ -133,18 +134,22 @@ def race(rows: pd.DataFrame, segments: pd.DataFrame, candidates: Candidates, set
         result = ClassRace(demand_class, sampled, True, "raced", score=full, full_score=full,
                            fit_seconds=float(cost.sum()))
         dropped: list[str] = list(candidates.dropped.get(demand_class, ()))
-        for family in sorted(share.index, key=lambda f: -share[f]):
-            if family == BASELINE or share[family] < race_settings.min_cost_share:
-                continue
-            trial = candidates.without(demand_class, (*dropped, family))
-            without = rule_score(rows, segments, demand_class, trial, settings)
-            drop = math.isfinite(without) and without <= full * (1 + race_settings.tolerance)
-            result.trials.append({"family": family, "cost_share": float(share[family]),
-                                  "seconds": float(cost[family]), "with": full, "without": without,
-                                  "decision": "dropped" if drop else "kept"})
-            if drop:
-                dropped.append(family)
-                result.score = without
+        costly = [f for f in sorted(share.index, key=lambda f: -share[f])
+                  if f != BASELINE and share[f] >= race_settings.min_cost_share]
+        for round_ in range(1, len(costly) + 1):  # again while a round drops one: a family kept
+            dropped_before = len(dropped)        # beside another may go once that one has gone
+            for family in (f for f in costly if f not in dropped):
+                trial = candidates.without(demand_class, (*dropped, family))
+                without = rule_score(rows, segments, demand_class, trial, settings)
+                drop = math.isfinite(without) and without <= full * (1 + race_settings.tolerance)
+                result.trials.append({"family": family, "round": round_, "cost_share": float(share[family]),
+                                      "seconds": float(cost[family]), "with": full, "without": without,
+                                      "decision": "dropped" if drop else "kept"})
+                if drop:
+                    dropped.append(family)
+                    result.score = without
+            if len(dropped) == dropped_before:
+                break
         result.dropped = [f for f in dropped if f not in candidates.dropped.get(demand_class, ())]
         result.judge_seconds = time.perf_counter() - started
         races.append(result)
