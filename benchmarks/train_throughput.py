@@ -1,9 +1,10 @@
 """Training throughput: the same N segments fitted through Spark and in a plain Python loop.
 
 Reads the eligible segments of ``silver.demand`` (run ``make demo`` first), takes the N with the
-most demand, and fits them twice (``--family``, default Prophet) with the same per-segment function the train job uses:
-once with ``groupBy().applyInPandas()`` on the configured master, once one after another in this
-process. Prints series per second for both and their ratio, side by side in one run. Both
+most demand, and fits them twice (``--family``, default Prophet) with the function the train job
+maps over its tasks (:func:`jobs.train.fit_segments`, which fits a task's Prophet models in one
+batch under ``model.prophet.fitter: batch``): once with ``groupBy().applyInPandas()`` on the
+configured master, once over all of them in this process. Prints series per second for both and their ratio, side by side in one run. Both
 paths are warmed up first on a few segments, untimed.
 
     .venv/bin/python benchmarks/train_throughput.py --segments 100 500 1000
@@ -21,7 +22,7 @@ from jobs.common.config import load_config
 from jobs.common.logs import setup_logging
 from jobs.common.spark import get_spark
 from jobs.evaluate import candidates_of
-from jobs.train import fit_segment, train_models, train_params
+from jobs.train import fit_segments, train_models, train_params
 from jobs.common.contracts import contract_for
 
 
@@ -56,20 +57,19 @@ def main() -> None:
     # loaded), so the timed runs compare steady-state throughput, not start-up.
     warm = demand.filter(F.col("segment_id").isin([r.segment_id for r in ranked.limit(args.warmup).collect()]))
     train_models(warm, params=params, schema=schema).select("segment_id").collect()
-    for _, frame in warm.toPandas().groupby("segment_id"):
-        fit_segment(frame, params)
+    fit_segments(warm.toPandas(), params)
     for n in args.segments:
         ids = [r.segment_id for r in ranked.limit(n).collect()]
         subset = demand.filter(F.col("segment_id").isin(ids)).cache()
         subset.count()
-        frames = [g for _, g in subset.toPandas().groupby("segment_id", sort=True)]
+        frame = subset.toPandas()
 
         started = time.perf_counter()
         fitted = train_models(subset, params=params, schema=schema).select("segment_id", "status").collect()
         spark_s = time.perf_counter() - started
 
         started = time.perf_counter()
-        looped = [fit_segment(frame, params) for frame in frames]
+        looped = fit_segments(frame, params)
         loop_s = time.perf_counter() - started
 
         assert len(fitted) == len(looped) == len(ids), "both paths must fit every segment"

@@ -1,6 +1,6 @@
 """Train job: one model per segment from ``silver.demand``, stored as JSON in ``gold.models``.
 
-``groupBy(keys).applyInPandas`` fits each segment's promoted model (``gold.model_selection`` of
+``groupBy(task).applyInPandas`` fits each segment's promoted model (``gold.model_selection`` of
 the run date, written by ``evaluate``) on its history up to the run date. Every segment ends with
 a model: when the model fails or the series is degenerate (all zeros, constant, too short, gaps),
 a seasonal-naive baseline is used and the reason recorded. Each row
@@ -31,10 +31,11 @@ from jobs.common.runlog import JobMetrics
 from jobs.common.runs import job_parser, run_job
 from jobs.common.scope import add_scope_arg, in_scope
 from jobs.core.errors import LakecastError
-from jobs.core.names import GLOBAL_FAMILIES, INACTIVE
+from jobs.core.names import GLOBAL_FAMILIES, INACTIVE, PROPHET, PROPHET_FITTERS
+from jobs.core.specs import family_of, fitted_members
 from jobs.common.globals import global_columns, global_group, global_schema
 from jobs.evaluation.global_forecasts import GLOBAL_COLUMNS, group_forecasts, last_origins
-from jobs.models import ModelFailure, SeasonalNaive, ZeroForecast, build_model
+from jobs.models import ModelFailure, ProphetForecaster, SeasonalNaive, ZeroForecast, build_model
 from jobs.common.contracts import contract_for
 
 log = logging.getLogger(__name__)
@@ -61,20 +62,54 @@ def degenerate_reason(y_open: pd.Series) -> str | None:
     return None
 
 
-def fit_segment(pdf: pd.DataFrame, params: dict[str, Any], global_rows: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Fit one segment's promoted model; always returns exactly one model row (the function
-    applyInPandas runs). ``global_rows``: the global models' forecasts of the segment from its
-    last period (``model`` is the global spec), for a promoted model that is or holds one."""
-    keys = params["keys"]
+def segment_history(pdf: pd.DataFrame, regressors: tuple[str, ...]) -> pd.DataFrame:
+    """A segment's history as the models take it (closed periods' demand unknown), in period order."""
     pdf = pdf.sort_values("ds")
-    regressors = tuple(params["regressors"])
-    history = pd.DataFrame(
+    return pd.DataFrame(
         {
             "ds": pd.to_datetime(pdf["ds"]),
             "y": pdf["y"].where(~pdf["is_closed"].astype(bool)).astype(float),
             **{r: pdf[r].astype(float) for r in regressors},
         }
     )
+
+
+def fit_segments(pdf: pd.DataFrame, params: dict[str, Any], global_rows: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Fit the promoted models of a task's segments (the function applyInPandas runs): a row per
+    segment (:func:`fit_segment`). With ``params["batched"]`` naming Prophet, every Prophet model
+    the task's promoted models fit, members of combinations included, is fitted first in one
+    prophet-batch call and handed to its segment's model."""
+    regressors = tuple(params["regressors"])
+    own_rows = dict(tuple(global_rows.groupby("segment_id"))) if global_rows is not None and len(global_rows) else {}
+    segments = [own for _, own in pdf.groupby("segment_id", sort=True)]
+    made: dict[str, dict[str, Any]] = {s["segment_id"].iloc[0]: {} for s in segments}
+    if PROPHET in params.get("batched", ()):
+        wanted = [(own["segment_id"].iloc[0], spec, segment_history(own, regressors)) for own in segments
+                  if bool(own["eligible"].iloc[0]) and isinstance(own["promoted_spec"].iloc[0], str)
+                  and degenerate_reason(own.loc[~own["is_closed"].astype(bool), "y"].astype(float)) is None
+                  for spec in dict.fromkeys(fitted_members(own["promoted_spec"].iloc[0]))
+                  if family_of(spec) == PROPHET]
+        if wanted:
+            models = [build_model(spec) for _, spec, _ in wanted]
+            fitted = ProphetForecaster.fit_many(models, [h for _, _, h in wanted])
+            for (segment, _, _), model in zip(wanted, fitted):
+                if not isinstance(model, ModelFailure):
+                    made[segment][model.spec()] = model
+    out = [fit_segment(own, params, own_rows.get(own["segment_id"].iloc[0]), made[own["segment_id"].iloc[0]])
+           for own in segments]
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
+
+
+def fit_segment(pdf: pd.DataFrame, params: dict[str, Any], global_rows: pd.DataFrame | None = None,
+                fitted: dict[str, Any] | None = None) -> pd.DataFrame:
+    """Fit one segment's promoted model; always returns exactly one model row. ``global_rows``:
+    the global models' forecasts of the segment from its last period (``model`` is the global
+    spec), for a promoted model that is or holds one; ``fitted``: models of the segment already
+    fitted on its history, by spec (:func:`fit_segments`)."""
+    keys = params["keys"]
+    pdf = pdf.sort_values("ds")
+    regressors = tuple(params["regressors"])
+    history = segment_history(pdf, regressors)
     open_rows = ~pdf["is_closed"].astype(bool).to_numpy()
     y_open = history["y"][open_rows]
     fallback = SeasonalNaive(params["frequency"], params["interval_width"]).fit(history)
@@ -86,7 +121,7 @@ def fit_segment(pdf: pd.DataFrame, params: dict[str, Any], global_rows: pd.DataF
     model, model_json = None, None
     if reason is None:
         paths = dict(tuple(global_rows.groupby("model"))) if global_rows is not None and len(global_rows) else {}
-        model = build_model(spec, paths)
+        model = build_model(spec, {**paths, **(fitted or {})})
         if not isinstance(model, SeasonalNaive):
             reason = degenerate_reason(y_open)
     if reason is None:
@@ -135,6 +170,7 @@ def train_params(cfg: Config, run_date: dt.date, run_id: str) -> dict[str, Any]:
         "run_id": run_id,
         "library_versions": library_versions(),
         "inactive_policy": cfg.features.inactive_policy,
+        "batched": (PROPHET,) if cfg.model.prophet.get("fitter", PROPHET_FITTERS[0]) == "batch" else (),
     }
 
 
@@ -146,8 +182,9 @@ def train_models(
     with each segment's ``promoted_spec`` from the model selection); ``global_rows``: the global
     models' forecasts of them (:func:`global_fits`).
 
-    Segments are hashed into ``partitions`` tasks (default 16 per core): small tasks keep every
-    core busy to the end, since fit times differ a lot between segments.
+    Segments are hashed into ``partitions`` tasks (default 16 per core), each fitted by
+    :func:`fit_segments`: small tasks keep every core busy to the end, since fit times differ a
+    lot between segments.
     """
     keys = params["keys"]
     columns = [*keys, "segment_id", "ds", "y", "is_closed", "eligible", "ineligible_reason", "lifecycle",
@@ -155,16 +192,20 @@ def train_models(
     partitions = partitions or 16 * demand.sparkSession.sparkContext.defaultParallelism
 
     def fit(pdf: pd.DataFrame) -> pd.DataFrame:
-        return fit_segment(pdf, params)
+        return fit_segments(pdf, params)[schema.fieldNames()]
 
     def fit_with_global(pdf: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
-        return fit_segment(pdf, params, rows) if len(pdf) else pd.DataFrame(columns=schema.fieldNames())
+        return fit_segments(pdf, params, rows)[schema.fieldNames()] if len(pdf) else pd.DataFrame(
+            columns=schema.fieldNames())
 
-    inputs = demand.select(*columns)
+    def bucket(frame: DataFrame) -> DataFrame:
+        return frame.withColumn("_task", F.pmod(F.xxhash64("segment_id"), F.lit(partitions)))
+
+    inputs = bucket(demand.select(*columns))
     if global_rows is not None:
-        return inputs.groupBy("segment_id").cogroup(global_rows.groupBy("segment_id")).applyInPandas(
+        return inputs.groupBy("_task").cogroup(bucket(global_rows).groupBy("_task")).applyInPandas(
             fit_with_global, schema=schema)
-    return inputs.repartition(partitions, *keys).groupBy(*keys).applyInPandas(fit, schema=schema)
+    return inputs.repartition(partitions, "_task").groupBy("_task").applyInPandas(fit, schema=schema)
 
 
 def global_specs(spec: str | None) -> set[str]:

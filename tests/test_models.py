@@ -205,6 +205,38 @@ def test_a_healthy_segment_gets_prophet_with_its_metadata():
     assert SeasonalNaive.from_json(row.fallback_json).anchor is not None
 
 
+def test_train_fits_a_tasks_prophet_models_in_one_batch_members_of_combinations_included():
+    from jobs.core.specs import model_spec
+    from jobs.train import fit_segments
+
+    rng = np.random.default_rng(4)
+    naive = SeasonalNaive("daily", 0.8).spec()
+    combo = model_spec("combo_median", {"members": [naive, PROPHET_SPEC]})
+    task = pd.concat([segment_frame(list(rng.poisson(30, 90).astype(float)), item="P"),
+                      segment_frame(list(rng.poisson(10, 90).astype(float)), item="C", spec=combo),
+                      segment_frame([0.0] * 90, item="Z")], ignore_index=True)  # all zero: falls back
+    calls = []
+    original = ProphetForecaster.fit_many
+
+    def counted(models, histories):
+        calls.append(len(models))
+        return original(models, histories)
+
+    ProphetForecaster.fit_many = staticmethod(counted)
+    try:
+        batched = fit_segments(task, {**PARAMS, "batched": ("prophet",)}).set_index("segment_id")
+    finally:
+        ProphetForecaster.fit_many = staticmethod(original)
+    assert calls == [2]  # the prophet of P and the prophet member of C's combination (Z's is not fitted)
+    stan = fit_segments(task, PARAMS).set_index("segment_id")
+    assert list(batched["status"]) == list(stan["status"]) == ["ok", "ok", "fallback"]
+    future = pd.DataFrame({"ds": pd.date_range("2011-04-01", periods=14, freq="D")})
+    for segment in ("P", "C"):
+        a = load_model(batched.loc[segment, "model"], batched.loc[segment, "model_json"]).predict(future)
+        b = load_model(stan.loc[segment, "model"], stan.loc[segment, "model_json"]).predict(future)
+        assert (a["yhat"] - b["yhat"]).abs().mean() < 0.05 * b["yhat"].abs().mean()
+
+
 def test_prophet_with_a_regressor_predicts_with_its_last_value_carried_forward():
     rng = np.random.default_rng(3)
     history = daily_history(rng.poisson(20, 90).astype(float))

@@ -37,3 +37,14 @@ def families_in(spec: str) -> set[str]:
     for member in d["args"].get("members", []) if isinstance(d["args"], dict) else []:
         found |= families_in(member)
     return found
+
+
+def fitted_members(spec: str) -> list[str]:
+    """The specs a model of ``spec`` fits itself: a family its own spec, a combination its members'
+    (an ensemble's with a positive weight), at any depth."""
+    d = json.loads(spec)
+    members = d["args"].get("members") if isinstance(d["args"], dict) else None
+    if not members:
+        return [spec]
+    weights = d["args"].get("weights") or [1.0] * len(members)
+    return [s for m, w in zip(members, weights) if w > 0 for s in fitted_members(m)]

@@ -34,9 +34,10 @@ class Forecaster(ABC):
         """Family and settings as canonical JSON: what the promotion gate compares and train refits."""
         return model_spec(self.name, self.init_args())
 
-    def given(self, paths: Mapping[str, pd.DataFrame]) -> Forecaster:
-        """Hand the model forecasts made outside it, by spec (a global model's forecasts of this
-        segment: see :class:`~jobs.models.global_lgbm.GlobalPath`); a local family takes none."""
+    def given(self, paths: Mapping[str, Any]) -> Forecaster:
+        """Hand the model what was made for this segment outside it, by spec: a global model's
+        forecasts (see :class:`~jobs.models.global_lgbm.GlobalPath`), or a model of this spec
+        already fitted on the segment's history in a batch (Prophet); other families take none."""
         return self
 
     @abstractmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -99,13 +100,26 @@ class ProphetForecaster(Forecaster):
         self.last_regressors: dict[str, float] = {}
         self.model = None
         self.fitted_by = "stan"  # or "batch" (fit_many), or why fit_many left it to Stan
+        self._given: ProphetForecaster | None = None
 
     def init_args(self) -> dict[str, Any]:
         return {"settings": self.settings, "holidays_country": self.holidays_country,
                 "regressors": list(self.regressors)}
 
+    def given(self, paths: Mapping[str, Any]) -> ProphetForecaster:
+        """Take a model of this spec already fitted on this segment's history (many fitted at
+        once with :meth:`fit_many`, say): :meth:`fit` then adopts it instead of fitting again."""
+        made = paths.get(self.spec())
+        self._given = made if isinstance(made, ProphetForecaster) and made.model is not None else None
+        return self
+
     def fit(self, history: pd.DataFrame) -> ProphetForecaster:
-        """Fit with Stan (L-BFGS on Prophet's posterior), as stock Prophet does."""
+        """Fit with Stan (L-BFGS on Prophet's posterior), as stock Prophet does (or adopt the
+        model handed over by :meth:`given`, fitted on the same history)."""
+        if self._given is not None:
+            made, self._given = self._given, None
+            self.model, self.last_regressors, self.fitted_by = made.model, made.last_regressors, made.fitted_by
+            return self
         quiet_stan()
         train = self._train(history)
         model = self._prophet()
