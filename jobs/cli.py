@@ -13,6 +13,12 @@
     lakecast maintain                                  OPTIMIZE and VACUUM every table (weekly)
     lakecast dictionary [--check]                      regenerate docs/data_dictionary.md
     lakecast sql-server [--port 10000]                 Thrift JDBC/ODBC endpoint over the lake
+    lakecast init SOURCE [--out FILE]                  a starter config for your own sales file
+    lakecast check [--config FILE]                     the config and a sample of its source, no Spark
+    lakecast --version
+
+A bad config is refused by every command before it starts, with exit code 2 and one message that
+names each bad key, its value and the fix.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from jobs import accuracy, evaluate, features, ingest, monitor, score, train
 from jobs.common.config import Config, load_config
 from jobs.common.logs import setup_logging
 from jobs.common.runs import add_common_args, parse_run_date
+from jobs.core.errors import LakecastError
 
 # Each module has main(argv) -> exit code. In the nightly order: accuracy scores past forecasts and monitor judges drift before the
 # retraining decision; score forecasts last, with the models that decision left.
@@ -33,11 +40,17 @@ JOBS = {"ingest": ingest, "features": features, "accuracy": accuracy, "monitor":
         "train": train, "score": score}
 # Run only on retraining days (the cadence in config), like the DAG's training branch.
 TRAINING_JOBS = ("evaluate", "train")
-COMMANDS = [*JOBS, "run", "backfill", "summary", "report", "forget", "maintain", "dictionary", "sql-server"]
+COMMANDS = [*JOBS, "run", "backfill", "summary", "report", "forget", "maintain", "dictionary", "sql-server", "init",
+            "check"]
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--version"]:
+        from importlib.metadata import version
+
+        print(f"lakecast {version('lakecast')}")
+        return 0
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         helping = bool(argv) and argv[0] in ("-h", "--help")
         out = sys.stdout if helping else sys.stderr
@@ -46,8 +59,21 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\nlakecast: unknown command {argv[0]!r}; choose from {', '.join(COMMANDS)}", file=out)
         return 0 if helping else 2
     command, rest = argv[0], argv[1:]
+    try:
+        return dispatch(command, rest)
+    except LakecastError as exc:  # a bad config (or input) the user can fix: one message, no traceback
+        print(f"lakecast {command}: {exc}", file=sys.stderr)
+        return 2
+
+
+def dispatch(command: str, rest: list[str]) -> int:
+    """Run one command (a job returns its own exit code)."""
     if command in JOBS:
         return JOBS[command].main(rest)
+    if command in ("init", "check"):
+        from jobs import check
+
+        return check.main([command, *rest])
     if command == "maintain":
         from jobs import maintain
 

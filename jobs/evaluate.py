@@ -288,7 +288,7 @@ def evaluate(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str, f
     inputs = history.select(*columns).join(
         segments_df.select("segment_id", "demand_class", "production_spec"), "segment_id")
     race_settings = RaceSettings(**cfg.evaluation.race.model_dump())
-    done = plan(spark, int(segments["eligible"].sum()), "segments fitted")
+    done = plan(spark, int(segments["eligible"].sum()), "segments")
     stages.done("start")
     global_rows = global_backtests(inputs, fit_settings(cfg, candidates), cfg)
     cached = reusable_windows(spark, cfg, run_date, metrics_ref, forecasts_ref) if reuse else None

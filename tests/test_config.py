@@ -126,3 +126,20 @@ def test_driver_java_options_from_the_environment_follow_lakecasts_own(monkeypat
     assert options[-2:] == ["-XX:TieredStopAtLevel=1", "-Xss4m"]
     monkeypatch.setenv(DRIVER_JAVA_OPTIONS_ENV, "")
     assert session_conf(load_config(None))["spark.driver.extraJavaOptions"].split(" ") == options[:-2]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("    changepoint_prior_scale: 0.05", "    changepoint_prior_scale: 0.05\n    changepoint_prior: 0.1",
+         "['changepoint_prior'] is not an argument of Prophet(...)"),
+        ("    changepoint_prior_scale: 0.05", "    changepoint_prior_scale: 0.05\n    stan_backend: CMDSTANPY",
+         "lakecast does not pass ['stan_backend'] to Prophet"),
+        ("    fitter: batch", "    fitter: fast", "fitter must be one of ['batch', 'stan']"),
+        ("holidays_country: GB", "holidays_country: XX", "the holidays package has no calendar for 'XX'"),
+        ("candidates: [seasonal_naive, ", "candidates: [seasonal_naive, zero, ", "['zero'] cannot be a candidate: candidates are drawn from"),
+        ("  horizon: 28 ", "  horizon: 28\n  horizon: 14 ", "the key 'horizon' is written twice in one section"),
+    ],
+)
+def test_settings_checked_against_the_libraries_and_duplicates_are_refused(tmp_path, old, new, expected):
+    assert expected in error_of(write(tmp_path, demo_text(**{old: new})))

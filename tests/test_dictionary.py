@@ -30,3 +30,24 @@ def test_metastore_carries_the_same_column_comments(spark, make_cfg):
     assert comments["customer_hash"] == "HMAC-SHA256 of the customer id under the secret key (hex); the raw id is never stored"
     assert "Raw sales lines" in spark.sql("DESCRIBE TABLE EXTENDED bronze.sales").filter(
         "col_name = 'Comment'").first().data_type
+
+
+def test_the_configuration_reference_names_every_key_and_variable_and_is_up_to_date():
+    import re
+    from pathlib import Path
+
+    from jobs.common.config import ENVIRONMENT, sections
+
+    text = dictionary.CONFIGURATION.read_text()
+    assert text == dictionary.render_configuration(), (
+        "docs/configuration.md is stale: run `.venv/bin/lakecast dictionary` and commit it")
+    for name, section in sections().items():
+        for key, field in section.model_fields.items():
+            assert field.description, f"{name}.{key} has no meaning in jobs.common.config.MEANINGS"
+            assert f"`{key}`" in text
+    root = Path(dictionary.PROJECT_DIR)
+    used = set()
+    for path in [*root.joinpath("jobs").rglob("*.py"), *root.joinpath("dags").rglob("*.py"), root / "Makefile"]:
+        used |= set(re.findall(r"(?<![A-Z_])LAKECAST_[A-Z_]+", path.read_text()))
+    assert used <= set(ENVIRONMENT), f"variables read but not documented: {sorted(used - set(ENVIRONMENT))}"
+    assert all(f"`{v}`" in text for v in ENVIRONMENT)

@@ -97,6 +97,18 @@ class DatasetConfig(Section):
     max_days_ahead: int = Field(31, ge=0)  # days a line may be dated after the run date
     max_abs_quantity: float = Field(1e9, gt=0)  # units on one line
 
+    @field_validator("holidays_country")
+    @classmethod
+    def _country(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        import holidays
+
+        if value not in holidays.list_supported_countries():
+            raise ValueError(f"the holidays package has no calendar for {value!r}: use an ISO 3166 code it "
+                             "knows (GB, US, DE, AU, ...) or null for no holidays")
+        return value
+
     @field_validator("source")
     @classmethod
     def _resolve_source(cls, value: str, info: ValidationInfo) -> str:
@@ -191,10 +203,28 @@ class ModelConfig(Section):
 
     @field_validator("prophet")
     @classmethod
-    def _fitter(cls, value: dict[str, Any]) -> dict[str, Any]:
+    def _prophet(cls, value: dict[str, Any]) -> dict[str, Any]:
         fitter = value.get("fitter", names.PROPHET_FITTERS[0])
         if fitter not in names.PROPHET_FITTERS:
             raise ValueError(f"fitter must be one of {list(names.PROPHET_FITTERS)}, not {fitter!r}")
+        arguments = set(value) - {"fitter"}
+        if arguments:
+            import inspect
+            import logging
+
+            logging.getLogger("prophet.plot").setLevel(logging.CRITICAL)  # "Importing plotly failed"
+            from prophet import Prophet
+            known = set(inspect.signature(Prophet).parameters)
+            unknown = sorted(arguments - known)
+            if unknown:
+                raise ValueError(f"{unknown} {'is not an argument' if len(unknown) == 1 else 'are not arguments'} "
+                                 f"of Prophet(...): fix the spelling (its arguments: {', '.join(sorted(known))}; "
+                                 "and fitter: batch or stan)")
+            kept_out = sorted(arguments - set(names.PROPHET_SETTINGS))
+            if kept_out:
+                raise ValueError(f"lakecast does not pass {kept_out} to Prophet: holidays come from "
+                                 "dataset.holidays_country, the rest is Prophet's own (the arguments it passes: "
+                                 f"{', '.join(names.PROPHET_SETTINGS)})")
         return value
 
 
@@ -246,10 +276,13 @@ class EvaluationConfig(Section):
     @field_validator("candidates")
     @classmethod
     def _candidates(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        unknown = [c for c in value if c not in names.FAMILIES]
-        if unknown or names.BASELINE not in value:
-            raise ValueError(f"must be drawn from {list(names.FAMILIES)} and include {names.BASELINE} "
-                             "(the baseline every model is measured against)")
+        families = [f for f in names.FAMILIES if f != names.ZERO]  # zero: an inactive segment's forecast
+        unknown = [c for c in value if c not in families]
+        if unknown:
+            raise ValueError(f"{unknown} cannot be {'a candidate' if len(unknown) == 1 else 'candidates'}: "
+                             f"candidates are drawn from {families}")
+        if names.BASELINE not in value:
+            raise ValueError(f"must include {names.BASELINE} (the baseline every model is measured against)")
         return value
 
     @field_validator("intermittent_candidates")
@@ -474,6 +507,26 @@ def _config_error(path: Path, exc: ValidationError) -> ConfigError:
                        + "\n".join(lines))
 
 
+class DuplicateKey(Exception):
+    """A key written twice in one mapping of the config file."""
+
+
+class _UniqueKeys(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key written twice in one mapping (plain YAML keeps the last
+    one silently, so an edit further down a file would undo one above it unseen)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise DuplicateKey(f"the key {key!r} is written twice in one section (lines {seen[key]} and {line}): "
+                                   "keep one")
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
 def _env_spark_conf() -> dict[str, str]:
     """``LAKECAST_SPARK_CONF="k=v;k=v"`` as a dict."""
     out = {}
@@ -501,7 +554,9 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         raise ConfigError(f"config file {path} does not exist; pass --config PATH or set LAKECAST_CONFIG")
     try:
         with path.open() as f:
-            raw = yaml.safe_load(f) or {}
+            raw = yaml.load(f, Loader=_UniqueKeys) or {}
+    except DuplicateKey as exc:
+        raise ConfigError(f"config {path}: {exc}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"config {path} is not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
@@ -542,3 +597,143 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         tracking=file.tracking,
         raw=raw,
     )
+
+# What every key means: the configuration reference (docs/configuration.md, `lakecast dictionary`)
+# is generated from these and the models' types and defaults.
+MEANINGS: dict[str, str] = {
+    'CsvOptions.delimiter': "The character between two columns.",
+    'CsvOptions.quote': "The character that quotes a value holding the delimiter.",
+    'CsvOptions.escape': "The character that escapes a quote inside a quoted value.",
+    'Classify.cancellation_prefix': "Order ids starting with this are cancellations (line type `cancellation`; needs `columns.order_id`); null: none.",
+    'Classify.non_product_pattern': "A regular expression of item ids that are not products (postage, fees, adjustments): line type `non_product`; null: none.",
+    'DatasetConfig.name': "The dataset's name, in the run log and reports.",
+    'DatasetConfig.source': "The sales to ingest: a file, a folder of drop files, or a path with `{run_date}` (YYYY-MM-DD); relative to the config file.",
+    'DatasetConfig.format': "`csv` (plain or .gz/.bz2/.xz/.zst compressed) or `parquet`.",
+    'DatasetConfig.csv': "How a CSV source is split into columns.",
+    'DatasetConfig.columns': "Role -> source column. Required roles: timestamp, quantity; optional: order_id, item_id, description, unit_price, customer_id.",
+    'DatasetConfig.attributes': "Other source columns kept in bronze (bronze name -> source column), usable as segment keys.",
+    'DatasetConfig.regressors': "Numeric source columns the models may use as external regressors (bronze name -> source column).",
+    'DatasetConfig.timestamp_format': "The Spark datetime pattern of the timestamp column (for example `yyyy-MM-dd` or `M/d/yyyy H:mm`).",
+    'DatasetConfig.segment_keys': "One forecast per value of these: `item_id` and/or attributes, most general first.",
+    'DatasetConfig.frequency': "The period forecasts are made for: daily, weekly (weeks start on Monday), monthly or quarterly; sales are summed per period.",
+    'DatasetConfig.horizon': "Periods forecast after the run date's last complete period; also the length of a backtest window.",
+    'DatasetConfig.holidays_country': "ISO 3166 code of the country whose holidays the models know (any the `holidays` package knows); null: none.",
+    'DatasetConfig.classify': "How source lines are typed in `bronze.sales.line_type`.",
+    'DatasetConfig.missing_periods': "What a period without a source row means: `no_demand` (a transactions feed: zero) or `not_reported` (a series feed: no value).",
+    'DatasetConfig.earliest_date': "Lines dated before this are quarantined (`date_out_of_range`).",
+    'DatasetConfig.max_days_ahead': "Lines dated more than this many days after the run date are quarantined.",
+    'DatasetConfig.max_abs_quantity': "Lines with more units than this (in absolute value) are quarantined (`extreme_quantity`).",
+    'FeaturesConfig.demand_line_types': "The line types that count as demand (cancellations and returns subtract).",
+    'FeaturesConfig.clip_negative': "A period whose cancellations exceed its sales counts as zero demand.",
+    'FeaturesConfig.min_history_periods': "Open periods from a segment's first sale it needs for a model (else it gets the seasonal naive, reason `too_short`).",
+    'FeaturesConfig.min_nonzero_periods': "Periods with demand a segment needs for a model (else `too_sparse`).",
+    'FeaturesConfig.min_nonzero_share': "Share of open periods with demand a segment needs for a model (else `too_sparse`).",
+    'FeaturesConfig.inactive_periods': "Periods without demand after which a segment is inactive; null: a year of periods.",
+    'FeaturesConfig.inactive_policy': "What an inactive segment is forecast with: `zero` or the seasonal naive `baseline`.",
+    'GlobalModelConfig.lags': "The global model's lags in periods; empty: from the horizon on, and the season's multiples.",
+    'GlobalModelConfig.rolling_windows': "Its rolling means' windows in periods; empty: the frequency's defaults.",
+    'GlobalModelConfig.conformal_windows': "Windows of `horizon` periods its conformal intervals are calibrated on.",
+    'GlobalModelConfig.params': "LightGBM arguments (n_estimators, learning_rate, num_leaves, ...).",
+    'GlobalModelConfig.static_features': "Segment keys the model gets as categorical features (say the store of a store x department segment).",
+    'GlobalModelConfig.group_by': "A segment key: one model per value of it; null: one model over every segment (or `buckets`).",
+    'GlobalModelConfig.buckets': "Segments hashed into this many groups, a model each (each group trains in one Spark task).",
+    'GlobalModelConfig.serve_new': "Score forecasts a segment new since training with its group's current global model, not the seasonal naive.",
+    'ModelConfig.interval_width': "Width of every prediction interval (0.8: from the 10 % to the 90 % quantile).",
+    'ModelConfig.non_negative': "Clip forecasts and their bounds at zero.",
+    'ModelConfig.prophet': "Prophet(...) arguments passed on (growth, n_changepoints, changepoint_range, yearly/weekly/daily_seasonality, seasonality_mode, *_prior_scale, holidays_mode, mcmc_samples, uncertainty_samples, scaling), checked against Prophet's signature; and `fitter`: `batch` (prophet-batch, many models in one call) or `stan`.",
+    'ModelConfig.global_lgbm': "The global model `global_lgbm` (one LightGBM across a group's segments).",
+    'ScheduleConfig.retrain': "Retrain on this cadence (daily, weekly, monthly), and whenever no model exists yet; score every night.",
+    'ScheduleConfig.retrain_weekday': "The weekday of a weekly retrain.",
+    'ScheduleConfig.retrain_day_of_month': "The day of the month of a monthly retrain.",
+    'RaceConfig.enabled': "Race the candidates on a sample first and leave out, per demand class, the costly families the rule can do without.",
+    'RaceConfig.sample_segments': "Segments sampled per demand class (a class with at most twice as many is not raced).",
+    'RaceConfig.tolerance': "How much worse (relative) the rule's held-out MASE on the sample may get without a family for it to be dropped.",
+    'RaceConfig.min_cost_share': "Families costing less than this share of the sample's fit time are not raced.",
+    'EvaluationConfig.candidates': "The candidates every segment is backtested with: seasonal_naive (required), croston, tsb, adida, dot, theta, ets, ces, arima, prophet, global_lgbm, and the derived combo_mean, combo_median, scum, pool, ensemble.",
+    'EvaluationConfig.intermittent_candidates': "Extra candidates of intermittent segments: croston, tsb, adida.",
+    'EvaluationConfig.intermittent_zero_share': "A segment with at least this share of open periods without demand is intermittent.",
+    'EvaluationConfig.rule': "How a segment's model is chosen: `portfolio` (its demand class's best strategy unless its own champion beats it by `margin` in every window), `ensemble` or `per_segment`.",
+    'EvaluationConfig.margin': "The score difference the choice treats as real (also: the pool's members are within it of the best).",
+    'EvaluationConfig.windows': "Backtest windows of `horizon` periods each.",
+    'EvaluationConfig.step': "Periods between window ends (on a fixed calendar grid, so nearby run dates share windows); null: the horizon.",
+    'EvaluationConfig.metric': "What the choice minimises: mase, wape, mae, rmse, smape, pinball or cost.",
+    'EvaluationConfig.promotion_tolerance': "A new champion replaces production only when its score is at most production's x (1 + this).",
+    'EvaluationConfig.cost_under': "Cost of one unit of under-forecast (a lost sale), for the `cost` metric.",
+    'EvaluationConfig.cost_over': "Cost of one unit of over-forecast (stock), for the `cost` metric.",
+    'EvaluationConfig.race': "Racing the candidates on a sample first (fewer fits).",
+    'MonitorConfig.recent_periods': "Periods since training that drift is judged on; null: the horizon.",
+    'MonitorConfig.reference_periods': "Periods of training data they are compared with; null: four horizons.",
+    'MonitorConfig.min_periods': "Fewest recent periods to judge on; null: a quarter of the horizon (at least 3).",
+    'MonitorConfig.p_value': "Every test flags below this p-value ...",
+    'MonitorConfig.min_change': "... and only if the level or spread changed by this share (x1.5, /1.5) ...",
+    'MonitorConfig.zero_share_change': "... or the share of zero periods by this much.",
+    'MonitorConfig.error_ratio': "Realized MAE above this times the backtest's MAE: concept drift.",
+    'MonitorConfig.cusum_k': "Slack of the CUSUM of |error| / backtest MAE - 1 ...",
+    'MonitorConfig.cusum_h': "... which alarms above this.",
+    'MonitorConfig.bias': "Errors of one sign (sign test) with a mean error of at least this share of mean demand: drift.",
+    'MonitorConfig.retrain_on_drift': "The nightly DAG retrains the drifting segments that night.",
+    'MonitorConfig.retrain_all_share': "Above this share of segments drifting, every segment is retrained.",
+    'MonitorConfig.alert_share': "Above this share drifting, the nightly DAG posts to the `lakecast_alerts` webhook.",
+    'TrackingSection.enabled': "Track every evaluate and train run in MLflow (parameters, metrics, input table versions).",
+    'TrackingSection.uri': "MLflow tracking URI; null: MLFLOW_TRACKING_URI, else a SQLite store in `<lake>/_mlflow`.",
+    'TrackingSection.experiment': "MLflow experiment name.",
+    'LakeSection.root': "The lake: a local folder (relative to the config file), or s3a://, abfss://, hdfs://; LAKECAST_LAKE overrides it.",
+    'LakeSection.metastore_dir': "The embedded Derby metastore's folder (one process at a time); null: `<root>/_metastore` for a local lake. LAKECAST_METASTORE overrides it.",
+    'SparkSection.master': "Spark master (ignored under spark-submit, whose --master wins); LAKECAST_SPARK_MASTER overrides it.",
+    'SparkSection.conf': "Any Spark setting; LAKECAST_SPARK_CONF=\"k=v;k=v\" adds or overrides.",
+    'PrivacySection.hash_key_env': "The environment variable holding the secret key the customer id is hashed with (HMAC-SHA256).",
+    'PrivacySection.allow_demo_key': "Demo only: without the variable, hash with a public key and warn. Keep false for real data.",
+    'PrivacySection.erasure_retention_hours': "Hours `lakecast forget` keeps the erased customers' old table files before VACUUM (0: at once, ending time travel before the erasure).",
+    'MaintenanceSection.vacuum_retention_hours': "Hours of old table files VACUUM keeps for time travel and for readers on old versions.",
+    'MaintenanceSection.zorder': "OPTIMIZE ... ZORDER BY the segment id the tables read by segment.",
+    'MaintenanceSection.weekday': "The weekday the nightly DAG runs `lakecast maintain`.",
+    'ConfigFile.lake': "Where the lake and its metastore are.",
+    'ConfigFile.spark': "The Spark session of every job.",
+    'ConfigFile.tables': "Logical table -> `<layer>.<table>` (to rename a table); the defaults are `bronze.sales`, `silver.demand`, `gold.forecasts`, ...",
+    'ConfigFile.dataset': "The source and what its columns mean.",
+    'ConfigFile.features': "What counts as demand, and which segments get a model.",
+    'ConfigFile.model': "Model settings.",
+    'ConfigFile.schedule': "When to retrain.",
+    'ConfigFile.evaluation': "Backtests, the choice and the promotion gate.",
+    'ConfigFile.privacy': "Personal data: the customer id's hash key and erasure.",
+    'ConfigFile.maintenance': "Lake upkeep (`lakecast maintain`).",
+    'ConfigFile.monitor': "Drift monitoring (`lakecast monitor`) and what the nightly DAG does about it.",
+    'ConfigFile.tracking': "MLflow tracking.",
+}
+
+
+def sections() -> dict[str, type[Section]]:
+    """Every config section's model by its class name."""
+    return {cls.__name__: cls for cls in (ConfigFile, LakeSection, SparkSection, DatasetConfig, CsvOptions, Classify,
+                                          FeaturesConfig, ModelConfig, GlobalModelConfig, ScheduleConfig,
+                                          EvaluationConfig, RaceConfig, PrivacySection, MaintenanceSection,
+                                          MonitorConfig, TrackingSection)}
+
+
+# Environment variables lakecast reads (name -> what it does).
+ENVIRONMENT = {
+    "LAKECAST_CONFIG": "The config file every command and the Airflow DAGs use when no --config is given "
+                       "(default: conf/lakecast.yaml).",
+    "LAKECAST_LAKE": "Overrides lake.root.",
+    "LAKECAST_METASTORE": "Overrides lake.metastore_dir.",
+    "LAKECAST_SPARK_MASTER": "Overrides spark.master (spark-submit's --master wins over both).",
+    "LAKECAST_SPARK_CONF": "Spark settings added to spark.conf: \"key=value;key=value\".",
+    "LAKECAST_HASH_KEY": "The secret key customer ids are hashed with (the name is privacy.hash_key_env).",
+    "LAKECAST_LOG_LEVEL": "Log level of the jobs (default INFO).",
+    "LAKECAST_PROGRESS_SECONDS": "Seconds between a running job's progress lines (default 30; 0: none).",
+    "LAKECAST_RUN_ID": "The run id a job records instead of a generated one.",
+    "LAKECAST_JARS_DIR": "Where the Delta Lake jars are resolved to (default .cache/jars).",
+    "LAKECAST_DRIVER_JAVA_OPTIONS": "Extra JVM options of the jobs' Spark driver (the tests pass -XX:TieredStopAtLevel=1).",
+    "LAKECAST_HOME": "The project folder the Airflow DAGs run the jobs from (default: the DAGs' parent folder).",
+    "LAKECAST_SPARK_JARS": "Comma-separated jars the DAGs' spark-submit tasks add (default: .cache/jars/*.jar).",
+    "LAKECAST_PYSPARK_PYTHON": "The Python of the DAGs' Spark workers (default: the scheduler's).",
+    "LAKECAST_WRITE_GOLDEN": "Tests only: 1 regenerates the golden tables (tests/digest.py says when).",
+    "AIRFLOW_CONN_LAKECAST_ALERTS": "The drift alerts' webhook, as an Airflow connection "
+                                    "('{\"conn_type\": \"http\", \"host\": \"https://...\"}').",
+}
+
+
+for _name, _section in sections().items():
+    for _field, _info in _section.model_fields.items():
+        _info.description = MEANINGS.get(f"{_name}.{_field}")
+    _section.model_rebuild(force=True)

@@ -15,6 +15,12 @@ ETS = "ets"
 CES = "ces"
 ARIMA = "arima"
 PROPHET = "prophet"
+# Prophet(...) arguments lakecast passes on from config model.prophet (holidays come from
+# dataset.holidays_country, regressors from dataset.regressors; stan_backend stays Prophet's own).
+PROPHET_SETTINGS = ("growth", "changepoints", "n_changepoints", "changepoint_range", "yearly_seasonality",
+                    "weekly_seasonality", "daily_seasonality", "seasonality_mode", "seasonality_prior_scale",
+                    "holidays_prior_scale", "holidays_mode", "changepoint_prior_scale", "mcmc_samples",
+                    "interval_width", "uncertainty_samples", "scaling")
 # How Prophet models are fitted (config model.prophet.fitter): "batch", many at once by
 # prophet-batch's exact batched MAP solvers (a log posterior never below Stan's, 4-5x faster in
 # evaluate); "stan", one after the other by Stan's L-BFGS. The first is the default.

@@ -12,27 +12,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from jobs.core.names import PROPHET
+from jobs.core.names import PROPHET, PROPHET_SETTINGS
 from jobs.models.base import FORECAST_COLUMNS, Forecaster, ModelFailure
 
 SEED = 20111209
 
 
-# Settings passed straight to Prophet(...) when present in config model.prophet.
-PROPHET_ARGS = (
-    "growth",
-    "n_changepoints",
-    "changepoint_range",
-    "yearly_seasonality",
-    "weekly_seasonality",
-    "daily_seasonality",
-    "seasonality_mode",
-    "seasonality_prior_scale",
-    "holidays_prior_scale",
-    "changepoint_prior_scale",
-    "interval_width",
-    "uncertainty_samples",
-)
 
 
 def quiet_stan() -> None:
@@ -94,7 +79,7 @@ class ProphetForecaster(Forecaster):
         holidays_country: str | None = None,
         regressors: tuple[str, ...] = (),
     ) -> None:
-        self.settings = {k: v for k, v in (settings or {}).items() if k in PROPHET_ARGS}
+        self.settings = {k: v for k, v in (settings or {}).items() if k in PROPHET_SETTINGS}
         self.holidays_country = holidays_country
         self.regressors = tuple(regressors)
         self.last_regressors: dict[str, float] = {}
