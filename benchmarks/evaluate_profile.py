@@ -33,6 +33,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.results import record  # noqa: E402
 from jobs.common.config import load_config  # noqa: E402
 from jobs.common.reader import read_table  # noqa: E402
 from jobs.core.names import COMBINATIONS, PRODUCTION  # noqa: E402
@@ -140,6 +141,7 @@ def main() -> None:
     parser.add_argument("--cores", type=int, default=None, help="cores the run had (default: from a local[N] master)")
     parser.add_argument("--lakes", nargs="*", default=[], metavar="NAME=LAKE",
                         help="lakes to compare (default: the config's lake)")
+    parser.add_argument("--no-record", action="store_true", help="do not append the figures to benchmarks/results.jsonl")
     args = parser.parse_args()
     day = pd.Timestamp(args.run_date).date()
     lakes = dict(item.split("=", 1) for item in args.lakes) or {"lake": None}
@@ -147,6 +149,12 @@ def main() -> None:
     side_by_side(figures)
     for name, f in figures.items():
         families(name, f)
+    if not args.no_record:
+        record("evaluate_profile", {name: {"run_id": str(f["run"]["run_id"]), "wall_s": f["wall"],
+                                           "core_s_in_fits": f["in_fits"], "stages": f["stages"],
+                                           "race_judging_s": f["race_s"],
+                                           "fits": f["detail"].get("fits")} for name, f in figures.items()},
+               {"run_date": args.run_date, "lakes": list(lakes)})
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.results import record  # noqa: E402
 from jobs.common.config import load_config  # noqa: E402
 from jobs.common.reader import read_table  # noqa: E402
 
@@ -52,6 +53,7 @@ def main() -> None:
     parser.add_argument("--run-date", required=True)
     parser.add_argument("--config", default=None)
     parser.add_argument("--lakes", nargs="*", default=[], metavar="NAME=LAKE", help="default: the config's lake")
+    parser.add_argument("--no-record", action="store_true", help="do not append the figures to benchmarks/results.jsonl")
     args = parser.parse_args()
     day = pd.Timestamp(args.run_date).date()
     lakes = dict(item.split("=", 1) for item in args.lakes) or {"lake": None}
@@ -87,6 +89,11 @@ def main() -> None:
                 values = [r[job]["detail"].get("fits", {}).get(kind) if job in r else None for r in runs.values()]
                 line(f"    window fits {kind}", ["-" if v is None else f"{v:,}" for v in values])
     line("all jobs", [fmt(t) for t in total.values()])
+    if not args.no_record:
+        record("night_profile", {n: {job: {"wall_s": r[job]["wall"], "edges": r[job]["detail"].get("edges"),
+                                          "stages": r[job]["detail"].get("stages"), "fits": r[job]["detail"].get("fits")}
+                                     for job in JOBS if job in r} for n, r in runs.items()},
+               {"run_date": args.run_date, "lakes": list(lakes)})
 
 
 if __name__ == "__main__":

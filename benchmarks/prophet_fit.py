@@ -30,6 +30,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.results import record  # noqa: E402
 from jobs.common.config import load_config  # noqa: E402
 from jobs.core.calendar import season_length  # noqa: E402
 from jobs.evaluation.metrics import seasonal_naive_scale  # noqa: E402
@@ -104,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--windows", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--writers", action="store_true", help="also compare Stan's data writers (ujson, json)")
+    parser.add_argument("--no-record", action="store_true", help="do not append the figures to benchmarks/results.jsonl")
     args = parser.parse_args(argv)
     cfg = load_config(args.config)
     cases = windows_of(daily_series(cfg, args.segments), cfg.dataset.horizon, args.windows)
@@ -136,6 +138,12 @@ def main(argv: list[str] | None = None) -> int:
           f"{np.quantile(gaps, 0.9):.3f}, max {max(gaps):.3f}")
     if args.writers:
         writers(cfg, cases, args.repeats)
+    if not args.no_record:
+        record("prophet_fit", {"windows": len(cases), "stan_fit_s": per["stan"][0], "stan_predict_s": per["stan"][1],
+                               "batch_fit_s": per["batch"][0], "batch_predict_s": per["batch"][1],
+                               "lp_at_least_stan": sum(g >= -1e-6 for g in lp_gain), "gap_median": float(np.median(gaps)),
+                               "gap_max": float(max(gaps))},
+               {"segments": args.segments, "windows": args.windows, "repeats": args.repeats})
     return 0
 
 

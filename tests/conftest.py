@@ -24,7 +24,7 @@ os.environ.setdefault("AIRFLOW_HOME", os.path.join(tempfile.gettempdir(), f"lake
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 # The jobs the tests start in their own processes (spark-submit in the DAG and cluster tests,
 # killed and racing jobs) work on lakes of a few products, where a JVM spends most of its time
-# warming up: without the C2 compiler it needs about 40 % less CPU (README, Configuration). The
+# warming up: without the C2 compiler it needs about 40 % less CPU (docs/configuration.md). The
 # tests' own session is built without it: it runs the whole suite's in-process work.
 QUICK_JVM = "-XX:TieredStopAtLevel=1"
 os.environ.setdefault(DRIVER_JAVA_OPTIONS_ENV, QUICK_JVM)

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 LOG4J_CONF = Path(__file__).with_name("log4j2.properties")
 # Extra JVM options for a job's driver (on a local master, the executors' JVM too), appended to
 # lakecast's own; the nightly DAG reads the same variable for its spark-submit tasks. When
-# "-XX:TieredStopAtLevel=1" helps (short jobs on small lakes) and when it hurts: README, Configuration.
+# "-XX:TieredStopAtLevel=1" helps (short jobs on small lakes) and when it hurts: docs/configuration.md.
 DRIVER_JAVA_OPTIONS_ENV = "LAKECAST_DRIVER_JAVA_OPTIONS"
 
 
