@@ -20,6 +20,7 @@ the PBS config reads ``../shared/data/pbs_monthly`` as it is.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import subprocess
@@ -34,6 +35,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.results import record  # noqa: E402
 from jobs.common.config import Config, load_config  # noqa: E402
 from jobs.common.reader import read_table  # noqa: E402
 from jobs.core.names import FAMILIES  # noqa: E402
@@ -41,6 +43,7 @@ from jobs.core.names import COMBINATIONS, COMBO_MEDIAN, ENSEMBLE, POOL, PRODUCTI
 from jobs.evaluation.scorecard import format_strategies, held_out_strategies, strategy_of  # noqa: E402
 
 WALMART = ROOT.parent / "shared" / "data" / "walmart_weekly"
+RECORD = True
 DEFAULT = [f"{ROOT / 'conf' / 'pbs_monthly.yaml'}=2008-06-30", f"{ROOT / 'conf' / 'walmart_weekly.yaml'}=2012-10-28",
            f"{ROOT / 'conf' / 'lakecast.yaml'}=2011-12-09"]
 
@@ -67,15 +70,21 @@ def run_dataset(config: Path, run_date: str, lake: Path) -> None:
           f"horizon {cfg.dataset.horizon}, {cfg.evaluation.windows} windows, rule {cfg.evaluation.rule} "
           f"(margin {cfg.evaluation.margin:.0%})", flush=True)
     done = lake / "_evaluated"
+    seconds = None
     if done.exists() and done.read_text() == run_date:
         print(f"reusing the backtests in {lake}")
     else:
-        run_jobs(env, run_date)
+        seconds = run_jobs(env, run_date)
         done.write_text(run_date)
-    print_table(cfg)
+    table = print_table(cfg)
+    if RECORD:
+        record("accuracy", {"held_out": json.loads(table.to_json(orient="index")), "segments": table.attrs["segments"],
+                            "wall_s": seconds},
+               {"config": config.name, "run_date": run_date, "rule": cfg.evaluation.rule,
+                "candidates": list(cfg.evaluation.candidates), "fitter": cfg.model.prophet.get("fitter", "batch")})
 
 
-def run_jobs(env: dict[str, str], run_date: str) -> None:
+def run_jobs(env: dict[str, str], run_date: str) -> dict[str, float]:
     """ingest, features and evaluate through the CLI, each in its own process, timed."""
     seconds = {}
     for job in ("ingest", "features", "evaluate"):
@@ -86,9 +95,10 @@ def run_jobs(env: dict[str, str], run_date: str) -> None:
         if done.returncode != 0:
             sys.exit(f"{job} failed for {env['LAKECAST_CONFIG']}:\n{done.stderr[-3000:]}")
     print("wall seconds: " + ", ".join(f"{job} {s:.0f}" for job, s in seconds.items()))
+    return seconds
 
 
-def print_table(cfg: Config) -> None:
+def print_table(cfg: Config) -> pd.DataFrame:
     backtest = read_table(cfg.tables["backtest_metrics"], cfg)
     selection = read_table(cfg.tables["model_selection"], cfg, columns=["segment_id", "demand_class", "ensemble_weights"])
     classes = selection[["segment_id", "demand_class"]]
@@ -117,6 +127,7 @@ def print_table(cfg: Config) -> None:
     for r in weights.itertuples():
         print(f"  ensemble of the {r.demand_class} segments (all windows): "
               + ", ".join(f"{n} {w:.2f}" for n, w in dict(r.ensemble_weights).items() if w > 0))
+    return table
 
 
 def bar(table: pd.DataFrame, rule: str) -> str:
@@ -147,7 +158,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("datasets", nargs="*", default=DEFAULT, help="CONFIG=RUN_DATE pairs")
     parser.add_argument("--lakes", type=Path, default=None,
                         help="keep each dataset's lake in LAKES/<config name> (default: a temporary folder)")
+    parser.add_argument("--no-record", action="store_true", help="do not append the figures to benchmarks/results.jsonl")
     args = parser.parse_args(argv)
+    global RECORD
+    RECORD = not args.no_record
     if WALMART.exists():
         prepare_walmart(ROOT / ".cache" / "walmart_weekly")
     with tempfile.TemporaryDirectory(prefix="lakecast-accuracy-") as scratch:

@@ -56,7 +56,7 @@ from jobs.evaluation.ensemble import describe
 from jobs.evaluation.fitting import GIVEN_COLUMNS, candidate_specs, window_forecasts
 from jobs.evaluation.global_forecasts import GLOBAL_COLUMNS, group_forecasts, window_origins
 from jobs.evaluation.judge import Judged, judge
-from jobs.evaluation.race import ClassRace, RaceSettings, kept_rows, race, raced, sample_shares
+from jobs.evaluation.race import ClassRace, RaceSettings, candidates_key, kept_rows, race, raced, sample_shares
 from jobs.evaluation.scorecard import held_out_strategies, print_scorecard, summarise
 from jobs.evaluation.selection import Rule, selection_rows
 
@@ -250,6 +250,33 @@ def race_candidates(inputs: DataFrame, segments: pd.DataFrame, candidates: Candi
     return [*unraced, *races], rows
 
 
+def last_race(spark: SparkSession, cfg: Config, run_date: dt.date, key: str,
+              renew_days: int) -> tuple[dt.date, dict, str] | None:
+    """(the date it was raced, each class's race, which run) of the latest evaluation before
+    ``run_date`` with these candidates and settings (``key``) whose race was run within
+    ``renew_days`` days; None when there is none (race again)."""
+    if renew_days <= 0:
+        return None
+    runs = ensure_table(spark, cfg, "pipeline_runs")
+    rows = (spark.table(runs.name)
+            .filter((F.col("job") == "evaluate") & (F.col("status") == "success") & (F.col("run_date") < F.lit(run_date))
+                    & (F.col("run_date") >= F.lit(run_date - dt.timedelta(days=renew_days))))
+            .select("run_id", "run_date", "finished_at", "detail").orderBy(F.desc("run_date"), F.desc("finished_at"))
+            .collect())
+    for row in rows:
+        detail = json.loads(row.detail or "{}")
+        raced_on = detail.get("race_date")
+        if detail.get("candidates_key") != key or raced_on is None:
+            continue
+        if not any(r.get("raced") for r in (detail.get("race") or {}).values()):
+            return None  # nothing was raced (classes too small): racing again costs no fit
+        raced_on = dt.date.fromisoformat(str(raced_on))
+        if (run_date - raced_on).days <= renew_days:
+            return raced_on, detail["race"], f"the race of {raced_on} (run {row.run_id})"
+        return None
+    return None
+
+
 def segments_with_production(history: DataFrame, models: DataFrame, run_date: dt.date, keys: list[str]) -> DataFrame:
     """One row per segment: keys, eligibility, demand class (intermittent when its lifecycle,
     from features, says so) and the spec of the model in production."""
@@ -293,10 +320,21 @@ def evaluate(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str, f
     global_rows = global_backtests(inputs, fit_settings(cfg, candidates), cfg)
     cached = reusable_windows(spark, cfg, run_date, metrics_ref, forecasts_ref) if reuse else None
     given = given_rows(global_rows, cached)
-    races, sample_rows = [], None
+    if given is not None:
+        given = given.persist(StorageLevel.MEMORY_AND_DISK)  # read by the race's fits and the rest's
+    key = candidates_key(candidates, judging, race_settings)
+    races, sample_rows, race_date = [], None, None
     if race_settings.enabled and scope == "all":  # a drifting scope is too few segments to race
-        races, sample_rows = race_candidates(inputs, segments, candidates, fit_settings(cfg, candidates), judging,
-                                             race_settings, partitions, stages, given, done)
+        earlier = last_race(spark, cfg, run_date, key, race_settings.renew_days) if reuse else None
+        if earlier is not None:
+            race_date, records, source = earlier
+            races = [ClassRace.carried(r, source) for r in records.values()]
+            for r in races:
+                print(f"evaluate: race {r.describe()} ({r.reason})")
+        else:
+            races, sample_rows = race_candidates(inputs, segments, candidates, fit_settings(cfg, candidates), judging,
+                                                 race_settings, partitions, stages, given, done)
+            race_date = run_date
         candidates = raced(candidates, [r for r in races if r.raced])
     rest = inputs
     if sample_rows is not None:
@@ -306,8 +344,9 @@ def evaluate(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str, f
     rows = fit(rest, fit_settings(cfg, candidates), partitions, given, done)
     if sample_rows is not None:
         rows = pd.concat([sample_rows, rows], ignore_index=True)
-    if global_rows is not None:
-        global_rows.unpersist()
+    for frame in (global_rows, given):
+        if frame is not None:
+            frame.unpersist()
     windows = rows[rows["status"] != "skipped"].drop_duplicates(["segment_id", "model", "window"])
     fits = {"fitted": int((~windows["reused"].astype(bool)).sum()), "reused": int(windows["reused"].astype(bool).sum())}
     stages.done("fits")
@@ -347,7 +386,8 @@ def evaluate(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str, f
         detail=json.loads(summary["families"].set_index("model").to_json(orient="index"))
         | {"scope": scope, "segments": len(classes), "decisions": decisions, "portfolio": best,
            "overall": {**summary["overall"], "held_out": json.loads(held.to_json(orient="index"))},
-           "race": {r.demand_class: r.record() for r in races}, "stages": stages.seconds, "fits": fits},
+           "race": {r.demand_class: r.record() for r in races}, "stages": stages.seconds, "fits": fits,
+           "candidates_key": key, "race_date": race_date},
     )
 
 

@@ -47,8 +47,11 @@ def test_a_segment_where_prophet_fails_is_still_evaluated_with_the_other_candida
     models = {r.segment_id: r for r in spark.table("gold.models").collect()}
     for s in DENSE:
         assert models[s].status == "ok" and models[s].model == chosen[s].promoted_model
-        if models[s].model.startswith("combo_"):  # prophet is left out of the fitted combination
-            assert json.loads(models[s].model_json)["failed"] == {"prophet": "prophet_failed"}
+    # a combination of every candidate is trained without prophet, and says so
+    holding = [m for m in models.values() if m.status == "ok" and m.model in ("combo_mean", "combo_median")]
+    assert holding, "some segment should be promoted to a combination of every candidate"
+    for m in holding:
+        assert json.loads(m.model_json)["failed"] == {"prophet": "prophet_failed"}
 
 
 def test_the_gate_refuses_a_worse_champion_keeps_production_and_force_overrides(spark, lake):
@@ -67,14 +70,19 @@ def test_the_gate_refuses_a_worse_champion_keeps_production_and_force_overrides(
     refused = {s for s, r in chosen.items() if r.decision == "refused"}
     assert refused, "the best sellers' production models should beat seasonal naive somewhere"
     for s in DENSE:
+        assert json.loads(production[s])["family"] != "seasonal_naive" or chosen[s].decision == "kept"
+    for s in refused:
         r = chosen[s]
-        assert json.loads(production[s])["family"] != "seasonal_naive" or r.decision == "kept"
-        if r.decision == "refused":
-            assert r.production_score < r.champion_score and r.champion == "seasonal_naive"
-            assert r.promoted_model == "production" and r.promoted_spec == production[s]
-            assert "production kept" in r.reason
-        elif r.decision == "promoted":
-            assert r.champion_score <= r.production_score
+        assert r.production_score < r.champion_score and r.champion == "seasonal_naive"
+        assert r.promoted_model == "production" and r.promoted_spec == production[s]
+        assert "production kept" in r.reason
+    # every gate decision is the one the scores call for (tolerance 0)
+    gated = [r for r in chosen.values() if r.production_model is not None and r.decision != "fallback"]
+    assert len(gated) >= len(DENSE)
+    for r in gated:
+        expected = "kept" if r.production_model == "seasonal_naive" else (
+            "promoted" if r.champion_score <= r.production_score else "refused")
+        assert r.decision == expected, (r.segment_id, r.decision, r.champion_score, r.production_score)
     backtest = spark.table("gold.backtest_metrics").filter(F.col("run_date") == F.lit(second))
     assert backtest.filter("model = 'production'").select("segment_id").distinct().count() >= len(refused)
 
@@ -130,15 +138,16 @@ def test_the_pool_is_resolved_from_the_backtest_trained_and_kept_without_refits(
              spark.table("gold.model_selection").filter(F.col("run_date") == F.lit(second)).collect()}
     for s in pooled:
         assert again[s].production_model == "pool"
-        if again[s].promoted_model == "pool":
-            assert again[s].decision == "kept"
+    still = [s for s in pooled if again[s].promoted_model == "pool"]
+    assert still, "the pool should stay some segment's pick a week later"
+    assert all(again[s].decision == "kept" for s in still)
 
 
 def test_the_ensemble_is_learned_across_segments_honestly_per_window_and_trained_without_idle_members(spark, lake):
     run_date = dt.date(2011, 11, 14)
     members = ["seasonal_naive", "dot", "ets", "combo_median"]
     cfg = lake("ensemble", {"evaluation": {"candidates": ["seasonal_naive", "dot", "ets", "combo_median", "ensemble"],
-                                           "intermittent_candidates": [], "rule": "per_segment"}})
+                                           "intermittent_candidates": [], "rule": "ensemble"}})
     evaluate(spark, cfg, run_date, "evaluate-ensemble")
     backtest = spark.table("gold.backtest_metrics").filter(F.col("run_date") == F.lit(run_date)).toPandas()
     forecasts = spark.table("gold.backtest_forecasts").filter(F.col("run_date") == F.lit(run_date)).toPandas()
@@ -161,9 +170,15 @@ def test_the_ensemble_is_learned_across_segments_honestly_per_window_and_trained
     weights = chosen[s].ensemble_weights
     assert set(weights) == set(members) and sum(weights.values()) == pytest.approx(1.0)
     assert chosen[s].scores["ensemble"] == pytest.approx(ensemble[ensemble["segment_id"] == s]["mase"].mean())
-    for r in chosen.values():
-        if r.promoted_model == "ensemble":
-            assert json.loads(r.promoted_spec)["args"]["weights"] == pytest.approx([weights[m] for m in members])
+    promoted = [r for r in chosen.values() if r.promoted_model == "ensemble"]
+    assert promoted, "under rule ensemble the eligible segments get their class's ensemble"
+    for r in promoted:
+        assert json.loads(r.promoted_spec)["args"]["weights"] == pytest.approx([weights[m] for m in members])
+    # train fits the members with a weight, and only those
+    train(spark, cfg, run_date, "train-ensemble")
+    models = {r.segment_id: r for r in spark.table("gold.models").filter(F.col("run_date") == F.lit(run_date)).collect()}
+    fitted = {m["family"] for m in json.loads(models[promoted[0].segment_id].model_json)["fitted"]}
+    assert fitted == {m for m in members if weights[m] > 0}
 
 
 def test_the_race_backtests_a_class_without_what_it_dropped_on_the_sample_and_records_it(spark, lake):
@@ -190,6 +205,15 @@ def test_the_race_backtests_a_class_without_what_it_dropped_on_the_sample_and_re
         assert not models & set(r["dropped"]) and "seasonal_naive" in models
         for spec in own["promoted_spec"].dropna():
             assert not any(f'"family": "{f}"' in spec for f in r["dropped"])
+    # a week later the race's decisions hold (evaluation.race.renew_days): no sample is fitted again
+    later = evaluate(spark, cfg, run_date + dt.timedelta(days=7), "evaluate-race-later")
+    assert "sample_fits" not in later.detail["stages"] and later.detail["race_date"] == run_date
+    for demand_class in raced:
+        kept = later.detail["race"][demand_class]
+        assert kept["dropped"] == races[demand_class]["dropped"] and "carried from the race of 2011-11-14" in kept["reason"]
+    # a full backtest races again
+    again = evaluate(spark, cfg, run_date + dt.timedelta(days=7), "evaluate-race-again", reuse=False)
+    assert "sample_fits" in again.detail["stages"] and again.detail["race_date"] == run_date + dt.timedelta(days=7)
 
 
 def test_a_retrain_night_reuses_the_windows_an_earlier_night_fitted_with_the_same_result(spark, lake):

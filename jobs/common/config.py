@@ -247,6 +247,7 @@ class RaceConfig(Section):
     sample_segments: int = Field(300, ge=2)
     tolerance: float = Field(0.0, ge=0)
     min_cost_share: float = Field(0.05, ge=0, le=1)
+    renew_days: int = Field(28, ge=0)
 
 
 class EvaluationConfig(Section):

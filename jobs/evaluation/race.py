@@ -17,6 +17,11 @@ the sample's own window forecasts are kept without it (:func:`kept_rows`). It ne
 nor earns the combinations anything measurable. What was dropped, for which class, and the figures
 it was judged on are the :class:`ClassRace` records the job prints and writes to the run log.
 
+A race's decisions are kept for ``renew_days`` days: a later evaluation with the same candidates
+and settings (:func:`candidates_key`) takes them from the run log instead of racing again, so a
+retraining night fits only its new windows, and the families in play do not flip between nights on
+a sample's noise.
+
 The sample is about ``sample_segments`` segments per class (a fixed size: the decision's
 precision depends on it, not on the class's size, so the race costs the same on ten thousand
 segments as on a thousand). Families that cost less than ``min_cost_share`` of the class's fit
@@ -49,6 +54,7 @@ class RaceSettings:
     sample_segments: int
     tolerance: float
     min_cost_share: float
+    renew_days: int = 28
 
 
 @dataclass
@@ -78,6 +84,16 @@ class ClassRace:
 
     def record(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def carried(cls, record: Mapping[str, Any], source: str) -> ClassRace:
+        """An earlier run's race of a class (its :meth:`record`), kept by this run: its drops hold,
+        and ``reason`` says where they come from."""
+        fields = {f.name for f in dataclasses.fields(cls)}
+        race = cls(**{k: v for k, v in record.items() if k in fields})
+        race.reason = f"{race.reason if not race.raced else 'raced'}; carried from {source}"
+        race.fit_seconds, race.judge_seconds = 0.0, 0.0
+        return race
 
 
 def rule_score(rows: pd.DataFrame, segments: pd.DataFrame, demand_class: str, candidates: Candidates,
@@ -154,6 +170,19 @@ def race(rows: pd.DataFrame, segments: pd.DataFrame, candidates: Candidates, set
         result.judge_seconds = time.perf_counter() - started
         races.append(result)
     return races
+
+
+def candidates_key(candidates: Candidates, settings: JudgeSettings, race_settings: RaceSettings) -> str:
+    """What a race's decisions depend on besides the data: the candidates and how they are judged
+    and raced (an evaluation with another key races again)."""
+    import hashlib
+    import json
+
+    what = {"specs": dict(candidates.specs), "smooth": candidates.smooth, "intermittent": candidates.intermittent,
+            "combinations": candidates.combinations, "margin": candidates.margin, "rule": settings.rule,
+            "metric": settings.metric, "gap": settings.gap,
+            "race": [race_settings.sample_segments, race_settings.tolerance, race_settings.min_cost_share]}
+    return hashlib.sha1(json.dumps(what, sort_keys=True, default=list).encode()).hexdigest()[:16]
 
 
 def raced(candidates: Candidates, races: list[ClassRace]) -> Candidates:
