@@ -8,6 +8,7 @@ import json
 import pytest
 from pyspark.sql import functions as F
 
+from jobs import evaluate as evaluate_job
 from jobs.evaluate import evaluate
 from jobs.train import train
 from tests.conftest import DENSE, QUICK_EVALUATION, slice_lake
@@ -181,13 +182,20 @@ def test_the_ensemble_is_learned_across_segments_honestly_per_window_and_trained
     assert fitted == {m for m in members if weights[m] > 0}
 
 
+def evaluated(spark, cfg, run_date: dt.date, run_id: str, *flags: str) -> dict:
+    """Run evaluate as the scheduler does (its command, so the run log keeps its row) and return
+    the run's detail from the run log."""
+    assert evaluate_job.main(["--run-date", str(run_date), "--config", str(cfg.path), "--run-id", run_id, *flags]) == 0
+    row = spark.table("gold.pipeline_runs").filter(F.col("run_id") == F.lit(run_id)).filter("status = 'success'").first()
+    return json.loads(row.detail)
+
+
 def test_the_race_backtests_a_class_without_what_it_dropped_on_the_sample_and_records_it(spark, lake):
     run_date = dt.date(2011, 11, 14)
     # a loose tolerance: every family that costs anything is dropped where a class is raced
     cfg = lake("race", {"evaluation": {**QUICK_EVALUATION,
                                        "race": {"sample_segments": 2, "tolerance": 10.0, "min_cost_share": 0.0}}})
-    metrics = evaluate(spark, cfg, run_date, "evaluate-race")
-    races = metrics.detail["race"]
+    races = evaluated(spark, cfg, run_date, "evaluate-race")["race"]
     backtest = spark.table("gold.backtest_metrics").filter(F.col("run_date") == F.lit(run_date)).toPandas()
     classes = (spark.table("gold.model_selection").filter(F.col("run_date") == F.lit(run_date))
                .select("segment_id", "demand_class", "promoted_spec").toPandas())
@@ -206,14 +214,14 @@ def test_the_race_backtests_a_class_without_what_it_dropped_on_the_sample_and_re
         for spec in own["promoted_spec"].dropna():
             assert not any(f'"family": "{f}"' in spec for f in r["dropped"])
     # a week later the race's decisions hold (evaluation.race.renew_days): no sample is fitted again
-    later = evaluate(spark, cfg, run_date + dt.timedelta(days=7), "evaluate-race-later")
-    assert "sample_fits" not in later.detail["stages"] and later.detail["race_date"] == run_date
+    later = evaluated(spark, cfg, run_date + dt.timedelta(days=7), "evaluate-race-later")
+    assert "sample_fits" not in later["stages"] and later["race_date"] == str(run_date)
     for demand_class in raced:
-        kept = later.detail["race"][demand_class]
+        kept = later["race"][demand_class]
         assert kept["dropped"] == races[demand_class]["dropped"] and "carried from the race of 2011-11-14" in kept["reason"]
     # a full backtest races again
-    again = evaluate(spark, cfg, run_date + dt.timedelta(days=7), "evaluate-race-again", reuse=False)
-    assert "sample_fits" in again.detail["stages"] and again.detail["race_date"] == run_date + dt.timedelta(days=7)
+    again = evaluated(spark, cfg, run_date + dt.timedelta(days=7), "evaluate-race-again", "--no-reuse")
+    assert "sample_fits" in again["stages"] and again["race_date"] == str(run_date + dt.timedelta(days=7))
 
 
 def test_a_retrain_night_reuses_the_windows_an_earlier_night_fitted_with_the_same_result(spark, lake):

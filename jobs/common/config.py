@@ -650,6 +650,7 @@ MEANINGS: dict[str, str] = {
     'RaceConfig.sample_segments': "Segments sampled per demand class (a class with at most twice as many is not raced).",
     'RaceConfig.tolerance': "How much worse (relative) the rule's held-out MASE on the sample may get without a family for it to be dropped.",
     'RaceConfig.min_cost_share': "Families costing less than this share of the sample's fit time are not raced.",
+    'RaceConfig.renew_days': "Days a race's decisions hold: a later evaluation with the same candidates and settings takes them from the run log instead of racing again (0: race every run; --no-reuse always races).",
     'EvaluationConfig.candidates': "The candidates every segment is backtested with: seasonal_naive (required), croston, tsb, adida, dot, theta, ets, ces, arima, prophet, global_lgbm, and the derived combo_mean, combo_median, scum, pool, ensemble.",
     'EvaluationConfig.intermittent_candidates': "Extra candidates of intermittent segments: croston, tsb, adida.",
     'EvaluationConfig.intermittent_zero_share': "A segment with at least this share of open periods without demand is intermittent.",
