@@ -52,10 +52,14 @@ def drift_settings(cfg: Config) -> DriftSettings:
 def live_models(spark: SparkSession, cfg: Config, run_date: dt.date) -> DataFrame:
     """Per segment, the model that scored the nights before ``run_date``, with the last period it
     learned from and the mean absolute error its backtest promised (null when none was recorded:
-    a model trained without a backtest, or an inactive segment's zero forecast)."""
+    a model trained without a backtest, or an inactive segment's zero forecast). Only the
+    training run dates of live models are read from the backtest tables (partition pruning)."""
     models = current_models(spark.table(ensure_table(spark, cfg, "models").name), run_date - dt.timedelta(days=1))
-    selection = spark.table(ensure_table(spark, cfg, "model_selection").name)
-    metrics = spark.table(ensure_table(spark, cfg, "backtest_metrics").name)
+    models = models.persist()
+    trained = [r.run_date for r in models.select("run_date").distinct().collect()]
+    in_use = F.col("run_date").isin(trained)
+    selection = spark.table(ensure_table(spark, cfg, "model_selection").name).filter(in_use)
+    metrics = spark.table(ensure_table(spark, cfg, "backtest_metrics").name).filter(in_use)
     promised = (
         metrics.filter(F.col("status") == "ok")
         .groupBy("segment_id", "run_date", "model").agg(F.avg("mae").alias("promised_mae"))
@@ -90,10 +94,10 @@ def monitor(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str) ->
     # per-segment pandas step (three reference windows back, so closed periods cannot starve it)
     trained = [r.trained_on for r in live.select("trained_on").distinct().collect() if r.trained_on is not None]
     if trained:
-        starts = spark.createDataFrame(
-            [(d, periods_back(last_complete_period(d, dataset.frequency), 3 * settings.reference, dataset.frequency))
-             for d in trained], "trained_on date, window_start date")
-        series = (series.join(F.broadcast(starts), "trained_on", "left")
+        starts = [(d, periods_back(last_complete_period(d, dataset.frequency), 3 * settings.reference,
+                                   dataset.frequency)) for d in trained]
+        series = (series.join(F.broadcast(spark.createDataFrame(starts, "trained_on date, window_start date")),
+                              "trained_on", "left")
                   .filter(F.col("window_start").isNull() | (F.col("ds") >= F.col("window_start")))
                   .drop("window_start"))
     errors = (
