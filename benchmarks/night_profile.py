@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -48,17 +49,34 @@ def runs_of(config: str | None, lake: str | None, day) -> dict[str, dict]:
     return out
 
 
+def airflow_tasks(database: str) -> dict[str, float]:
+    """Task -> wall seconds of the latest DAG run in an Airflow SQLite metadata database, and the
+    run's own wall seconds under ``"dag run"``."""
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as db:
+        run_id, start, end = db.execute(
+            "SELECT run_id, MIN(ti.start_date), MAX(ti.end_date) FROM task_instance ti "
+            "WHERE ti.run_id = (SELECT run_id FROM dag_run ORDER BY id DESC LIMIT 1)").fetchone()
+        tasks = dict(db.execute("SELECT task_id, duration FROM task_instance WHERE run_id = ? AND duration IS NOT NULL",
+                                (run_id,)).fetchall())
+    tasks["dag run"] = (pd.Timestamp(end) - pd.Timestamp(start)).total_seconds()
+    return tasks
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run-date", required=True)
     parser.add_argument("--config", default=None)
     parser.add_argument("--lakes", nargs="*", default=[], metavar="NAME=LAKE", help="default: the config's lake")
+    parser.add_argument("--airflow", nargs="*", default=[], metavar="[NAME=]DB",
+                        help="an Airflow SQLite metadata database whose latest DAG run is that night, per lake")
     parser.add_argument("--no-record", action="store_true", help="do not append the figures to benchmarks/results.jsonl")
     args = parser.parse_args()
     day = pd.Timestamp(args.run_date).date()
     lakes = dict(item.split("=", 1) for item in args.lakes) or {"lake": None}
     runs = {name: runs_of(args.config, lake, day) for name, lake in lakes.items()}
     width = max(12, *(len(n) + 2 for n in lakes))
+    databases = dict(item.split("=", 1) if "=" in item else (next(iter(lakes)), item) for item in args.airflow)
+    tasks = {n: airflow_tasks(databases[n]) if n in databases else {} for n in lakes}
 
     def line(label: str, values: list[str]) -> None:
         print(f"  {label:<34}" + "".join(f"{v:>{width}}" for v in values))
@@ -73,6 +91,9 @@ def main() -> None:
         if not any(job in r for r in runs.values()):
             continue
         line(job, [fmt(r[job]["wall"]) if job in r else "-" for r in runs.values()])
+        if tasks and any(job in t for t in tasks.values()):
+            line("  outside the job (Airflow task - job)", [fmt(t[job] - r[job]["wall"]) if job in t and job in r else "-"
+                                                  for t, r in zip(tasks.values(), runs.values())])
         for n, r in runs.items():
             total[n] += r[job]["wall"] if job in r else 0.0
         for edge in EDGES:
@@ -89,10 +110,14 @@ def main() -> None:
                 values = [r[job]["detail"].get("fits", {}).get(kind) if job in r else None for r in runs.values()]
                 line(f"    window fits {kind}", ["-" if v is None else f"{v:,}" for v in values])
     line("all jobs", [fmt(t) for t in total.values()])
+    if any(tasks.values()):
+        line("Airflow DAG run, first task to last", [fmt(t.get("dag run")) for t in tasks.values()])
     if not args.no_record:
         record("night_profile", {n: {job: {"wall_s": r[job]["wall"], "edges": r[job]["detail"].get("edges"),
-                                          "stages": r[job]["detail"].get("stages"), "fits": r[job]["detail"].get("fits")}
-                                     for job in JOBS if job in r} for n, r in runs.items()},
+                                          "stages": r[job]["detail"].get("stages"), "fits": r[job]["detail"].get("fits"),
+                                          "airflow_task_s": tasks[n].get(job)}
+                                     for job in JOBS if job in r} | {"dag_run_s": tasks[n].get("dag run")}
+                                for n, r in runs.items()},
                {"run_date": args.run_date, "lakes": list(lakes)})
 
 
