@@ -190,3 +190,21 @@ def test_a_task_fits_a_batched_family_on_every_window_of_its_segments_in_one_cal
     both = stan.merge(batch, on=keys, suffixes=("_stan", "_batch"))
     assert len(both) == len(stan) == len(batch) == 2 * 3 * 7
     assert (both["yhat_batch"] - both["yhat_stan"]).abs().mean() < 0.05 * both["yhat_stan"].abs().mean()
+
+
+@pytest.mark.parametrize("frequency", ["daily", "weekly"])
+def test_period_numbers_count_periods_whatever_the_dates_type_or_time_of_day(frequency):
+    from jobs.core.calendar import period_number
+
+    starts = pd.date_range("1969-12-01", periods=60, freq="D" if frequency == "daily" else "W-MON")
+    expected = np.arange(60) + period_number(starts[:1], frequency)[0]
+    as_given = {
+        "nanoseconds": pd.Series(starts),
+        "milliseconds": pd.Series(starts).astype("datetime64[ms]"),  # what Arrow dates may become
+        "dates": pd.Series([d.date() for d in starts]),
+        "strings": pd.Series(starts.strftime("%Y-%m-%d")),
+        "noon": pd.Series(starts + pd.Timedelta(hours=12)),
+        "index": starts,
+    }
+    for kind, ds in as_given.items():
+        assert np.array_equal(period_number(ds, frequency), expected), kind

@@ -73,13 +73,19 @@ def last_complete_period(run_date: dt.date, frequency: str) -> dt.date:
     return period_start(start - dt.timedelta(days=1), frequency)
 
 
+def as_datetimes(ds: pd.Series) -> pd.Series:
+    """``ds`` as datetimes: itself when it already is (``pd.to_datetime`` costs about a
+    millisecond a call even then, and the models convert every window's dates)."""
+    return ds if pd.api.types.is_datetime64_any_dtype(ds) else pd.to_datetime(ds)
+
+
 def period_number(ds: pd.Series | pd.DatetimeIndex, frequency: str) -> np.ndarray:
     """An integer per period start that grows by one each period (for step and phase arithmetic)."""
-    ts = pd.DatetimeIndex(pd.to_datetime(ds))
-    if frequency == "daily":
-        return (ts.normalize().asi8 // 86_400_000_000_000).astype(np.int64)
-    if frequency == "weekly":
-        return ((ts.normalize().asi8 // 86_400_000_000_000 + 3) // 7).astype(np.int64)
+    # any time of a day floors to that day, as at midnight
+    ts = pd.DatetimeIndex(as_datetimes(ds)).as_unit("ns")
+    if frequency in ("daily", "weekly"):
+        days = (ts if ts.tz is None else ts.normalize()).asi8 // 86_400_000_000_000
+        return (days if frequency == "daily" else (days + 3) // 7).astype(np.int64)
     if frequency == "monthly":
         return (ts.year * 12 + ts.month - 1).to_numpy(np.int64)
     return (ts.year * 4 + (ts.month - 1) // 3).to_numpy(np.int64)

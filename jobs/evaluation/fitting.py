@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from jobs.core.calendar import period_number, season_length
+from jobs.core.calendar import as_datetimes, period_number, season_length
 from jobs.core.combine import VALUES
 from jobs.core.errors import ConfigError
 from jobs.core.names import GLOBAL_FAMILIES, PRODUCTION
@@ -265,11 +265,11 @@ def history_hash(train: pd.DataFrame, test: pd.DataFrame) -> str:
     """A hash of a window's training periods (dates, demand, regressors) and its open test
     periods' dates: a fit of the same spec on the same hash forecasts the same."""
     h = hashlib.blake2b(digest_size=8)
-    h.update(pd.to_datetime(train["ds"]).to_numpy("datetime64[ns]").view(np.int64).tobytes())
+    h.update(as_datetimes(train["ds"]).to_numpy("datetime64[ns]").view(np.int64).tobytes())
     for column in train.columns.drop("ds"):
         h.update(column.encode())
         h.update(train[column].to_numpy(dtype=float).tobytes())
-    h.update(pd.to_datetime(test["ds"]).to_numpy("datetime64[ns]").view(np.int64).tobytes())
+    h.update(as_datetimes(test["ds"]).to_numpy("datetime64[ns]").view(np.int64).tobytes())
     return h.hexdigest()
 
 

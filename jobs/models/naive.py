@@ -13,7 +13,7 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
-from jobs.core.calendar import period_number, season_length
+from jobs.core.calendar import as_datetimes, period_number, season_length
 from jobs.core.names import SEASONAL_NAIVE, ZERO
 from jobs.models.base import FORECAST_COLUMNS, Forecaster
 
@@ -65,7 +65,7 @@ class SeasonalNaive(Forecaster):
         return self
 
     def predict(self, future: pd.DataFrame) -> pd.DataFrame:
-        ds = pd.to_datetime(future["ds"]).reset_index(drop=True)
+        ds = as_datetimes(future["ds"]).reset_index(drop=True)
         if self.anchor is None:
             zeros = np.zeros(len(ds))
             return pd.DataFrame({"ds": ds, "yhat": zeros, "yhat_lower": zeros, "yhat_upper": zeros})
@@ -111,7 +111,7 @@ class ZeroForecast(Forecaster):
         return self
 
     def predict(self, future: pd.DataFrame) -> pd.DataFrame:
-        ds = pd.to_datetime(future["ds"]).reset_index(drop=True)
+        ds = as_datetimes(future["ds"]).reset_index(drop=True)
         zeros = np.zeros(len(ds))
         return pd.DataFrame({"ds": ds, "yhat": zeros, "yhat_lower": zeros, "yhat_upper": zeros})
 

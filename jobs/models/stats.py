@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from jobs.core import names
-from jobs.core.calendar import period_number, season_length
+from jobs.core.calendar import as_datetimes, period_number, season_length
 from jobs.models.base import FORECAST_COLUMNS, Forecaster, ModelFailure
 
 
@@ -67,7 +67,7 @@ class StatsForecaster(Forecaster):
         return self
 
     def predict(self, future: pd.DataFrame) -> pd.DataFrame:
-        ds = pd.to_datetime(future["ds"]).reset_index(drop=True)
+        ds = as_datetimes(future["ds"]).reset_index(drop=True)
         steps = period_number(ds, self.frequency) - self.anchor
         if (steps < 1).any() or (steps > len(self.path["mean"])).any():
             raise ModelFailure(
